@@ -1,0 +1,206 @@
+/* `smod run`: the daemon. Loads conf.d, starts the instances, tells systemd
+ * READY=1, reloads on SIGHUP (keeping the running set when the new one is
+ * rejected), drains and exits on SIGTERM/SIGINT, pings the watchdog. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "smo_daemon.h"
+#include "smo_log.h"
+#include "smo_rt.h"
+
+static void close_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void shutdown_done(struct smo_rt *rt)
+{
+    if (rt->signals_on) {
+        uv_close((uv_handle_t *)&rt->sig_term, close_noop);
+        uv_close((uv_handle_t *)&rt->sig_int, close_noop);
+        uv_close((uv_handle_t *)&rt->sig_hup, close_noop);
+        rt->signals_on = false;
+    }
+    if (rt->watchdog_on) {
+        uv_close((uv_handle_t *)&rt->watchdog, close_noop);
+        rt->watchdog_on = false;
+    }
+    smo__log(5, "core", "all instances stopped; exiting");
+}
+
+static void on_term(uv_signal_t *s, int signum)
+{
+    struct smo_rt *rt = s->data;
+    if (rt->shutting_down) {
+        smo__log(4, "core", "%s received again while stopping; still draining",
+                 strsignal(signum));
+        return;
+    }
+    smo__log(5, "core", "%s received: stopping", strsignal(signum));
+    smo__notify("STOPPING=1");
+    smo__rt_shutdown(rt, shutdown_done);
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    struct smo_rt *rt = s->data;
+    if (rt->shutting_down)
+        return;
+    smo__rt_reload(rt, NULL);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    smo__notify("WATCHDOG=1");
+}
+
+int smo__ensure_dir(const char *dir, char *msg, size_t n)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) {
+        snprintf(msg, n, "%s: path too long", dir);
+        return -1;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) && errno != EEXIST) {
+            snprintf(msg, n, "%s: cannot create: %s", tmp, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) && errno != EEXIST) {
+        snprintf(msg, n, "%s: cannot create: %s", tmp, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (stat(tmp, &sb) || !S_ISDIR(sb.st_mode)) {
+        snprintf(msg, n, "%s: not a directory", tmp);
+        return -1;
+    }
+    if (access(tmp, W_OK | X_OK)) {
+        snprintf(msg, n, "%s: not writable: %s", tmp, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void print_banner(struct smo_rt *rt, double ready_ms)
+{
+    json_t *d = smo__rt_describe(rt);
+    json_t *insts = json_object_get(d, "instances");
+    smo__log(5, "core", "smod %s ready in %.1f ms: %zu instances (conf %s, "
+                        "data %s)",
+             SMO_VERSION, ready_ms, json_array_size(insts), rt->conf_dir,
+             rt->data_dir);
+    size_t i;
+    json_t *o;
+    json_array_foreach(insts, i, o)
+    {
+        json_t *ep = json_object_get(o, "endpoint");
+        char *eps = ep ? json_dumps(ep, JSON_COMPACT) : NULL;
+        smo__log(6, "core", "  %-11s %-16s plugin %s %s%s%s",
+                 json_string_value(json_object_get(o, "kind")),
+                 json_string_value(json_object_get(o, "name")),
+                 json_string_value(json_object_get(o, "plugin")),
+                 json_string_value(json_object_get(o, "version")),
+                 eps ? " " : "", eps ? eps : "");
+        free(eps);
+    }
+    json_decref(d);
+}
+
+int smo__daemon_run(const struct smo__daemon_opts *o)
+{
+    char msg[512];
+    uint64_t t0 = o->start_ns ? o->start_ns : uv_hrtime();
+    if (smo__ensure_dir(o->data_dir, msg, sizeof msg)) {
+        smo__log(3, "core", "data directory %s", msg);
+        return 1;
+    }
+    /* The thread pool size is read by libuv on first use: set it before
+     * any instance can queue work. */
+    struct smo__errlist errs;
+    smo__errlist_init(&errs, 100);
+    struct smo__conf *peek = NULL;
+    if (smo__conf_load(o->conf_dir, &peek, &errs) == 0) {
+        char n[16];
+        snprintf(n, sizeof n, "%lld", (long long)peek->ecfg.threadpool_size);
+        setenv("UV_THREADPOOL_SIZE", n, 0);
+        smo__log_setup(smo__log_format_parse(peek->ecfg.log_format),
+                       smo__log_level_parse(peek->ecfg.log_level));
+        if (o->log_level >= 0)
+            smo__log_setup(-1, o->log_level);
+        smo__conf_free(peek);
+    }
+    smo__errlist_free(&errs);
+    smo__errlist_init(&errs, 100);
+
+    signal(SIGPIPE, SIG_IGN);
+    struct smo_rt *rt = smo__rt_new(NULL, o->conf_dir, o->data_dir);
+    if (!rt) {
+        smo__log(3, "core", "cannot initialise the runtime");
+        return 1;
+    }
+    if (smo__rt_apply_config(rt, &errs)) {
+        for (size_t i = 0; i < errs.n; i++)
+            smo__log(3, "core", "%s", errs.lines[i]);
+        if (errs.dropped)
+            smo__log(3, "core", "... and %zu more problems", errs.dropped);
+        smo__log(3, "core", "not starting: the configuration in %s is invalid",
+                 o->conf_dir);
+        smo__errlist_free(&errs);
+        /* Instances that did start were stopped by apply_config; let their
+         * stop complete. */
+        smo__rt_shutdown(rt, NULL);
+        uv_run(rt->loop, UV_RUN_DEFAULT);
+        smo__rt_free(rt);
+        return 1;
+    }
+    smo__errlist_free(&errs);
+    if (o->log_level >= 0)
+        smo__log_setup(-1, o->log_level);
+
+    uv_signal_init(rt->loop, &rt->sig_term);
+    uv_signal_init(rt->loop, &rt->sig_int);
+    uv_signal_init(rt->loop, &rt->sig_hup);
+    rt->sig_term.data = rt->sig_int.data = rt->sig_hup.data = rt;
+    uv_signal_start(&rt->sig_term, on_term, SIGTERM);
+    uv_signal_start(&rt->sig_int, on_term, SIGINT);
+    uv_signal_start(&rt->sig_hup, on_hup, SIGHUP);
+    rt->signals_on = true;
+
+    uint64_t wd = smo__watchdog_usec();
+    if (wd) {
+        uv_timer_init(rt->loop, &rt->watchdog);
+        uint64_t every = wd / 2000;
+        uv_timer_start(&rt->watchdog, on_watchdog, every ? every : 1,
+                       every ? every : 1);
+        rt->watchdog_on = true;
+    }
+
+    rt->ready = true;
+    double ready_ms = (double)(uv_hrtime() - t0) / 1e6;
+    char state[128];
+    snprintf(state, sizeof state, "READY=1\nSTATUS=ready\nMAINPID=%ld",
+             (long)getpid());
+    smo__notify(state);
+    print_banner(rt, ready_ms);
+    if (o->on_ready)
+        o->on_ready(rt, o->on_ready_arg);
+
+    uv_run(rt->loop, UV_RUN_DEFAULT);
+    smo__rt_free(rt);
+    return 0;
+}

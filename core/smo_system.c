@@ -1,0 +1,103 @@
+#define _GNU_SOURCE
+/* system.* methods: what the daemon says about itself (health, readiness,
+ * plugins, metrics, events, reload). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "smo_log.h"
+#include "smo_rt.h"
+
+static void m_version(struct smo_rt *rt, json_t *params, struct smo__reply *r)
+{
+    (void)rt;
+    (void)params;
+    char abi[16];
+    snprintf(abi, sizeof abi, "%u.%u", SMO_ABI_MAJOR, SMO_ABI_MINOR);
+    smo__reply_ok(r, json_pack("{s:s, s:s}", "version", SMO_VERSION, "abi",
+                               abi));
+}
+
+static void m_health(struct smo_rt *rt, json_t *params, struct smo__reply *r)
+{
+    (void)params;
+    json_t *d = smo__rt_describe(rt);
+    json_object_set_new(d, "status",
+                        json_string(rt->shutting_down ? "stopping" : "ok"));
+    json_object_set_new(d, "uptime_ms",
+                        json_integer((json_int_t)(uv_now(rt->loop) -
+                                                  rt->start_ms)));
+    json_object_set_new(d, "reloads",
+                        json_pack("{s:I, s:I, s:s?}", "ok",
+                                  (json_int_t)rt->reloads_ok, "failed",
+                                  (json_int_t)rt->reloads_failed,
+                                  "last_error", rt->last_reload_error));
+    smo__reply_ok(r, d);
+}
+
+static void m_ready(struct smo_rt *rt, json_t *params, struct smo__reply *r)
+{
+    (void)params;
+    if (!rt->ready || rt->shutting_down)
+        smo__reply_err(r, SMO_EUNAVAIL, "%s",
+                       rt->shutting_down ? "shutting down" : "starting");
+    else
+        smo__reply_ok(r, json_pack("{s:b}", "ready", 1));
+}
+
+static void m_plugins(struct smo_rt *rt, json_t *params, struct smo__reply *r)
+{
+    (void)params;
+    json_t *arr = json_array();
+    for (struct smo__plugin *p = rt->loader.loaded; p; p = p->next)
+        json_array_append_new(arr, smo__plugin_describe(p));
+    smo__reply_ok(r, json_pack("{s:o}", "plugins", arr));
+}
+
+static void m_metrics(struct smo_rt *rt, json_t *params, struct smo__reply *r)
+{
+    (void)params;
+    char *text = smo__metrics_render(rt->metrics);
+    smo__reply_ok(r, json_pack("{s:s}", "text", text ? text : ""));
+    free(text);
+}
+
+static void m_events(struct smo_rt *rt, json_t *params, struct smo__reply *r)
+{
+    json_int_t after = json_integer_value(json_object_get(params, "after"));
+    json_int_t limit = json_integer_value(json_object_get(params, "limit"));
+    const char *graph = json_string_value(json_object_get(params, "graph"));
+    if (after < 0 || limit < 0) {
+        smo__reply_err(r, SMO_EINVAL, "after and limit must be >= 0");
+        return;
+    }
+    smo__reply_ok(r, json_pack("{s:o}", "events",
+                               smo__events_list(rt->events, (uint64_t)after,
+                                                graph, (size_t)limit)));
+}
+
+static void m_reload(struct smo_rt *rt, json_t *params, struct smo__reply *r)
+{
+    (void)params;
+    json_t *report = NULL;
+    int rc = smo__rt_reload(rt, &report);
+    if (rc) {
+        char *msg = json_dumps(json_object_get(report, "errors"), 0);
+        smo__reply_err(r, SMO_ECONFIG, "configuration rejected: %s",
+                       msg ? msg : "");
+        free(msg);
+        json_decref(report);
+        return;
+    }
+    smo__reply_ok(r, report);
+}
+
+void smo__system_methods_register(struct smo_rt *rt)
+{
+    smo__method_register(rt, "system.version", m_version);
+    smo__method_register(rt, "system.health", m_health);
+    smo__method_register(rt, "system.ready", m_ready);
+    smo__method_register(rt, "system.plugins", m_plugins);
+    smo__method_register(rt, "system.metrics", m_metrics);
+    smo__method_register(rt, "system.events", m_events);
+    smo__method_register(rt, "system.reload", m_reload);
+}
