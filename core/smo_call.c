@@ -46,8 +46,7 @@ void smo__methods_free(struct smo__methods *m)
     free(m);
 }
 
-int smo__method_register(struct smo_rt *rt, const char *name,
-                         smo__method_fn fn)
+int smo__method_register(struct smo_rt *rt, const char *name, smo__method_fn fn)
 {
     struct smo__methods *m = rt->methods;
     for (size_t i = 0; i < m->n; i++)

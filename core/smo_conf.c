@@ -18,9 +18,9 @@
 
 #define CONF_MAX_FILE_BYTES (1u << 20)
 
-static const char *const kind_names[] = {NULL,       "source",   "translator",
-                                         "solver",   "executor", "monitor",
-                                         "provisioner", "store", "api"};
+static const char *const kind_names[] = {
+    NULL,      "source",      "translator", "solver", "executor",
+    "monitor", "provisioner", "store",      "api"};
 
 int smo__kind_parse(const char *s)
 {
@@ -44,11 +44,11 @@ const char *smo__kind_name(int kind)
 /* ---------------------------------------------------------- schemas -- */
 
 static const char *const level_values[] = {"error", "warning", "notice",
-                                           "info", "debug", NULL};
+                                           "info",  "debug",   NULL};
 static const char *const format_values[] = {"text", "json", NULL};
 static const char *const kind_values[] = {
-    "source",  "translator",  "solver", "executor", "monitor",
-    "provisioner", "store",   "api",    "frontend", NULL};
+    "source",      "translator", "solver", "executor", "monitor",
+    "provisioner", "store",      "api",    "frontend", NULL};
 
 static const struct smo_config_field path_elem[] = {
     {NULL, SMO_CFG_PATH, 0, NULL, 0, 0, NULL, NULL, SMO_CFG_NO_OFFSET,
@@ -58,14 +58,17 @@ static const struct smo_config_field path_elem[] = {
 #define EOFF(m) offsetof(struct smo__engine_cfg, m)
 static const struct smo_config_field engine_fields[] = {
     {"log_level", SMO_CFG_ENUM, 0, "info", 0, 0, level_values, NULL,
-     EOFF(log_level), "Lowest priority logged by the core and by instances "
-                      "without their own log_level."},
+     EOFF(log_level),
+     "Lowest priority logged by the core and by instances "
+     "without their own log_level."},
     {"log_format", SMO_CFG_ENUM, 0, "text", 0, 0, format_values, NULL,
-     EOFF(log_format), "text: one line per event with a syslog priority "
-                       "prefix; json: one JSON object per line."},
+     EOFF(log_format),
+     "text: one line per event with a syslog priority "
+     "prefix; json: one JSON object per line."},
     {"plugin_path", SMO_CFG_ARRAY, 0, "[]", 0, 0, NULL, path_elem,
-     EOFF(plugin_path), "Directories searched for plugins before the "
-                        "built-in plugin directory."},
+     EOFF(plugin_path),
+     "Directories searched for plugins before the "
+     "built-in plugin directory."},
     {"data_dir", SMO_CFG_PATH, 0, NULL, 0, 0, NULL, NULL, EOFF(data_dir),
      "Data directory; `smod run --data` overrides it."},
     {"shutdown_timeout", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "30s",
@@ -207,8 +210,8 @@ int smo__conf_interpolate(const char *in, size_t len, char **out, char *msg,
     return 0;
 }
 
-static int interp_hook(void *ctx, const char *path, const char *val,
-                       size_t len, char **out, smo_status *st)
+static int interp_hook(void *ctx, const char *path, const char *val, size_t len,
+                       char **out, smo_status *st)
 {
     (void)ctx;
     (void)path;
@@ -256,8 +259,8 @@ static long line_of(const json_t *lines, const char *path)
 }
 
 static void err_at(struct smo__errlist *errs, const char *file,
-                   const json_t *lines, const char *path, const char *fmt,
-                   ...) __attribute__((format(printf, 5, 6)));
+                   const json_t *lines, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static void err_at(struct smo__errlist *errs, const char *file,
                    const json_t *lines, const char *path, const char *fmt, ...)
 {
@@ -368,9 +371,8 @@ void smo__conf_free(struct smo__conf *c)
     free(c);
 }
 
-static void parse_text(struct smo__conf *c, const char *fpath,
-                       const char *text, size_t len,
-                       struct smo__errlist *errs);
+static void parse_text(struct smo__conf *c, const char *fpath, const char *text,
+                       size_t len, struct smo__errlist *errs);
 
 static void load_file(struct smo__conf *c, const char *fpath,
                       struct smo__errlist *errs)
@@ -386,9 +388,8 @@ static void load_file(struct smo__conf *c, const char *fpath,
     free(text);
 }
 
-static void parse_text(struct smo__conf *c, const char *fpath,
-                       const char *text, size_t len,
-                       struct smo__errlist *errs)
+static void parse_text(struct smo__conf *c, const char *fpath, const char *text,
+                       size_t len, struct smo__errlist *errs)
 {
     json_t *lines = json_object();
     struct smo__yaml_opts yo = {0};
@@ -506,8 +507,7 @@ static void parse_text(struct smo__conf *c, const char *fpath,
             in->plugin = strdup(plugin);
             in->name = strdup(name);
             in->config = json_incref(json_object_get(e, "config"));
-            const char *ll =
-                json_string_value(json_object_get(e, "log_level"));
+            const char *ll = json_string_value(json_object_get(e, "log_level"));
             in->log_level = ll ? smo__log_level_parse(ll) : -1;
             in->file = strdup(fpath);
             in->path = p;
@@ -573,8 +573,8 @@ int smo__conf_load(const char *dir, struct smo__conf **out,
     for (size_t i = 0; i < n; i++) {
         char *fpath = NULL;
         size_t dl = strlen(dir);
-        if (asprintf(&fpath, "%s%s%s", dir,
-                     dl && dir[dl - 1] == '/' ? "" : "/", names[i]) < 0)
+        if (asprintf(&fpath, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/",
+                     names[i]) < 0)
             fpath = NULL;
         struct stat sb;
         if (fpath && stat(fpath, &sb) == 0 && S_ISREG(sb.st_mode))

@@ -36,7 +36,7 @@ struct smo__engine_cfg {
 };
 
 struct smo__conf {
-    json_t *engine; /* merged and normalised engine section */
+    json_t *engine;              /* merged and normalised engine section */
     struct smo__engine_cfg ecfg; /* borrows from `engine` */
     struct smo__conf_instance *inst;
     size_t n_inst;

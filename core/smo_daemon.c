@@ -100,8 +100,9 @@ static void print_banner(struct smo_rt *rt, double ready_ms)
 {
     json_t *d = smo__rt_describe(rt);
     json_t *insts = json_object_get(d, "instances");
-    smo__log(5, "core", "smod %s ready in %.1f ms: %zu instances (conf %s, "
-                        "data %s)",
+    smo__log(5, "core",
+             "smod %s ready in %.1f ms: %zu instances (conf %s, "
+             "data %s)",
              SMO_VERSION, ready_ms, json_array_size(insts), rt->conf_dir,
              rt->data_dir);
     size_t i;

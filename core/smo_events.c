@@ -68,10 +68,9 @@ uint64_t smo__events_emit(struct smo__events *e, const char *source,
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     json_int_t ms = (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    json_t *ev = json_pack("{s:I, s:I, s:s, s:s}", "seq",
-                           (json_int_t)(e->seq + 1), "time_ms", ms, "type",
-                           type ? type : "event", "source",
-                           source ? source : "core");
+    json_t *ev = json_pack(
+        "{s:I, s:I, s:s, s:s}", "seq", (json_int_t)(e->seq + 1), "time_ms", ms,
+        "type", type ? type : "event", "source", source ? source : "core");
     if (!ev) {
         json_decref(data);
         return 0;

@@ -22,6 +22,8 @@ static bool h_log_enabled(smo_instance *self, int level)
 }
 
 static void h_log(smo_instance *self, int level, const char *file, int line,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void h_log(smo_instance *self, int level, const char *file, int line,
                   const char *fmt, ...)
 {
     (void)file;
@@ -63,7 +65,8 @@ static void h_free(smo_instance *self, void *p)
 {
     if (!p)
         return;
-    struct mem_hdr *h = (struct mem_hdr *)((char *)p - offsetof(struct mem_hdr, align));
+    struct mem_hdr *h =
+        (struct mem_hdr *)((char *)p - offsetof(struct mem_hdr, align));
     if (h->magic != MEM_MAGIC) {
         smo__log(3, ok(self) ? self->name : "plugin",
                  "host->free() of memory not allocated by host->alloc()");
@@ -171,8 +174,7 @@ static int h_event_emit(smo_instance *self, const char *type,
         json_decref(data);
         return SMO_EINVAL;
     }
-    smo__events_emit(self->rt->events, self->name, type, project, graph,
-                     data);
+    smo__events_emit(self->rt->events, self->name, type, project, graph, data);
     return 0;
 }
 

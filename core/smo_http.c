@@ -12,9 +12,9 @@
 #include "smo_log.h"
 #include "smo_rt.h"
 
-#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_TIMEOUT_MS         30000
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
-#define DEFAULT_MAX_RESPONSE (64u << 20)
+#define DEFAULT_MAX_RESPONSE       (64u << 20)
 
 struct smo__http {
     struct smo_rt *rt;
@@ -153,10 +153,10 @@ struct smo__http *smo__http_new(struct smo_rt *rt, long max_connections)
         rt->metrics, SMO_METRIC_COUNTER, "smo_http_client_requests_total",
         "Outgoing HTTP requests by status code (0: no response).", lbl_code,
         NULL);
-    http->m_duration = smo__metric_register(
-        rt->metrics, SMO_METRIC_HISTOGRAM,
-        "smo_http_client_request_duration_seconds",
-        "Duration of outgoing HTTP requests.", NULL, NULL);
+    http->m_duration =
+        smo__metric_register(rt->metrics, SMO_METRIC_HISTOGRAM,
+                             "smo_http_client_request_duration_seconds",
+                             "Duration of outgoing HTTP requests.", NULL, NULL);
     return http;
 }
 
@@ -341,8 +341,9 @@ static void http_cancel_handle(struct smo__handle *h)
 {
     smo_http_call *c = (smo_http_call *)h;
     smo_status st;
-    smo_status_set(&st, SMO_ECANCELED, "request canceled: the instance "
-                                       "stopped");
+    smo_status_set(&st, SMO_ECANCELED,
+                   "request canceled: the instance "
+                   "stopped");
     smo_http_cb cb = c->cb;
     void *arg = c->arg;
     call_free(c);
@@ -360,7 +361,7 @@ void smo__http_cancel(smo_http_call *c)
 #define SETOPT(opt, val)                                                       \
     do {                                                                       \
         if (curl_easy_setopt(e, opt, val) != CURLE_OK) {                       \
-            smo_status_set(st, SMO_EINVAL, "HTTP option %s not supported",    \
+            smo_status_set(st, SMO_EINVAL, "HTTP option %s not supported",     \
                            #opt);                                              \
             goto fail;                                                         \
         }                                                                      \
@@ -459,7 +460,8 @@ smo_http_call *smo__http_request(smo_instance *self,
         }
     if (req->bearer_token) {
         if (strpbrk(req->bearer_token, "\r\n")) {
-            smo_status_set(st, SMO_EINVAL, "bearer token contains a line break");
+            smo_status_set(st, SMO_EINVAL,
+                           "bearer token contains a line break");
             goto fail;
         }
         char *auth = NULL;

@@ -167,11 +167,10 @@ int smo__instance_start(smo_instance *inst, smo_status *st)
         smo_status_clear(&pst);
         int r = inst->plugin->desc.start(inst->state, &pst);
         if (r < 0)
-            return smo_status_set(st, r,
-                                  "instance \"%s\" (%s %s): start failed: %s",
-                                  inst->name, smo__kind_name(inst->kind),
-                                  inst->plugin->desc.name,
-                                  pst.msg[0] ? pst.msg : smo_strerror(r));
+            return smo_status_set(
+                st, r, "instance \"%s\" (%s %s): start failed: %s", inst->name,
+                smo__kind_name(inst->kind), inst->plugin->desc.name,
+                pst.msg[0] ? pst.msg : smo_strerror(r));
     }
     inst->phase = SMO__STARTED;
     return 0;

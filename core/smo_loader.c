@@ -34,7 +34,10 @@ struct kind_spec {
     struct member any_of[8]; /* at least one of these must be set */
 };
 
-#define M(type, field) {offsetof(type, field), #field}
+#define M(type, field)                                                         \
+    {                                                                          \
+        offsetof(type, field), #field                                          \
+    }
 static const struct kind_spec specs[SMO_KIND_MAX + 1] = {
     [SMO_KIND_SOURCE] = {sizeof(struct smo_source_ops),
                          {M(struct smo_source_ops, accepts),
@@ -62,8 +65,7 @@ static const struct kind_spec specs[SMO_KIND_MAX + 1] = {
                                M(struct smo_provisioner_ops, vim_register),
                                M(struct smo_provisioner_ops, vim_delete),
                                M(struct smo_provisioner_ops, cluster_create),
-                               M(struct smo_provisioner_ops,
-                                 cluster_scale_out),
+                               M(struct smo_provisioner_ops, cluster_scale_out),
                                M(struct smo_provisioner_ops, cluster_delete),
                                M(struct smo_provisioner_ops, cluster_list)},
                               {{0, NULL}}},
@@ -203,8 +205,9 @@ static int check(const char *path, const struct smo_plugin *raw, int kind,
         return reject(st, path, "kind: expected 1..%u, found %u",
                       (unsigned)SMO_KIND_MAX, d->kind);
     if (kind && (int)d->kind != kind)
-        return reject(st, path, "kind: expected %s (from the file name), "
-                                "found %s",
+        return reject(st, path,
+                      "kind: expected %s (from the file name), "
+                      "found %s",
                       smo__kind_name(kind), smo__kind_name((int)d->kind));
     if (!d->name || !*d->name)
         return reject(st, path, "name: expected a plugin name, found none");
@@ -228,8 +231,7 @@ static int check(const char *path, const struct smo_plugin *raw, int kind,
                       smo__kind_name((int)d->kind));
     if (d->ops_size < ks->min_size)
         return reject(st, path, "ops_size: expected >= %zu for a %s, found %u",
-                      ks->min_size, smo__kind_name((int)d->kind),
-                      d->ops_size);
+                      ks->min_size, smo__kind_name((int)d->kind), d->ops_size);
     uint32_t own = *(const uint32_t *)d->ops;
     if (own != d->ops_size)
         return reject(st, path, "ops.size: expected %u (ops_size), found %u",
@@ -342,8 +344,8 @@ int smo__loader_find(struct smo__loader *l, int kind, const char *name,
     size_t o = 0;
     dirs[0] = '\0';
     for (size_t i = 0; i < l->n_dirs && o < sizeof dirs - 10; i++)
-        o += (size_t)snprintf(dirs + o, sizeof dirs - o, "%s%s",
-                              i ? ":" : "", l->dirs[i]);
+        o += (size_t)snprintf(dirs + o, sizeof dirs - o, "%s%s", i ? ":" : "",
+                              l->dirs[i]);
     return smo_status_set(st, SMO_ENOENT,
                           "plugin %s not found (searched %s); see `smod "
                           "plugins`",
@@ -407,8 +409,8 @@ json_t *smo__loader_scan(struct smo__loader *l)
                 memcpy(kindbuf, rest, (size_t)(us - rest));
                 kindbuf[us - rest] = '\0';
                 kind = smo__kind_parse(kindbuf);
-                snprintf(pname, sizeof pname, "%.*s",
-                         (int)(strlen(us + 1) - 3), us + 1);
+                snprintf(pname, sizeof pname, "%.*s", (int)(strlen(us + 1) - 3),
+                         us + 1);
             }
             char path[PATH_MAX];
             snprintf(path, sizeof path, "%s/%s", l->dirs[i], names[k]);
@@ -422,8 +424,8 @@ json_t *smo__loader_scan(struct smo__loader *l)
             else if (smo__loader_open(l, path, kind, pname, &p, &st) == 0)
                 json_array_append_new(arr, smo__plugin_describe(p));
             else
-                json_array_append_new(arr, json_pack("{s:s, s:s}", "file",
-                                                     path, "error", st.msg));
+                json_array_append_new(arr, json_pack("{s:s, s:s}", "file", path,
+                                                     "error", st.msg));
             free(names[k]);
         }
         free(names);

@@ -47,7 +47,7 @@ int smo__log_level_parse(const char *s)
     static const struct {
         const char *name;
         int level;
-    } tab[] = {{"error", 3}, {"err", 3},   {"warning", 4}, {"warn", 4},
+    } tab[] = {{"error", 3},  {"err", 3},  {"warning", 4}, {"warn", 4},
                {"notice", 5}, {"info", 6}, {"debug", 7}};
     if (!s)
         return -1;

@@ -24,7 +24,8 @@ int smo__log_format_parse(const char *s);
  *  call is always one line. */
 void smo__log(int level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void smo__vlog(int level, const char *tag, const char *fmt, va_list ap);
+void smo__vlog(int level, const char *tag, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /** Write one event whatever the global level (per-instance levels). */
 void smo__log_emit(int level, const char *tag, const char *msg);

@@ -57,8 +57,7 @@ static void add_plugin_dir(const char *d)
 {
     const char *cur = getenv("SMO_PLUGIN_PATH");
     char *v = NULL;
-    if (asprintf(&v, "%s%s%s", d, cur && *cur ? ":" : "", cur ? cur : "") <
-        0)
+    if (asprintf(&v, "%s%s%s", d, cur && *cur ? ":" : "", cur ? cur : "") < 0)
         return;
     setenv("SMO_PLUGIN_PATH", v, 1);
     free(v);
@@ -90,16 +89,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'l':
             o->log_level = smo__log_level_parse(optarg);
             if (o->log_level < 0) {
-                fprintf(stderr, "smod: --log-level: unknown level \"%s\" "
-                                "(error, warning, notice, info, debug)\n",
+                fprintf(stderr,
+                        "smod: --log-level: unknown level \"%s\" "
+                        "(error, warning, notice, info, debug)\n",
                         optarg);
                 return -1;
             }
             break;
         case 'o':
             if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
-                fprintf(stderr, "smod: --output: expected table or json, "
-                                "found \"%s\"\n",
+                fprintf(stderr,
+                        "smod: --output: expected table or json, "
+                        "found \"%s\"\n",
                         optarg);
                 return -1;
             }
@@ -168,7 +169,8 @@ static int cmd_check(const struct opts *o)
             fprintf(stderr, "%s\n", errs.lines[i]);
         if (errs.dropped)
             fprintf(stderr, "... and %zu more problems\n", errs.dropped);
-        fprintf(stderr, "smod: configuration in %s is invalid (%zu problem%s)\n",
+        fprintf(stderr,
+                "smod: configuration in %s is invalid (%zu problem%s)\n",
                 o->conf, smo__errlist_count(&errs),
                 smo__errlist_count(&errs) == 1 ? "" : "s");
     } else {
@@ -198,8 +200,7 @@ static void print_fields(json_t *fields, int indent)
     json_array_foreach(fields, i, f)
     {
         const char *def = json_string_value(json_object_get(f, "default"));
-        const char *desc =
-            json_string_value(json_object_get(f, "description"));
+        const char *desc = json_string_value(json_object_get(f, "description"));
         json_t *vals = json_object_get(f, "values");
         char type[160];
         snprintf(type, sizeof type, "%s",
@@ -212,8 +213,7 @@ static void print_fields(json_t *fields, int indent)
         }
         printf("%*s%-22s %-18s %s%s%s%s%s\n", indent, "",
                json_string_value(json_object_get(f, "key")), type,
-               json_is_true(json_object_get(f, "required")) ? "required. "
-                                                            : "",
+               json_is_true(json_object_get(f, "required")) ? "required. " : "",
                def ? "default " : "", def ? def : "", def ? ". " : "",
                desc ? desc : "");
         json_t *sub = json_object_get(f, "fields");
@@ -238,8 +238,8 @@ static int cmd_plugins(const struct opts *o)
     json_t *list = smo__loader_scan(&l);
     json_t *engine = smo__schema_describe(smo__engine_schema());
     if (o->output && strcmp(o->output, "json") == 0) {
-        json_t *out = json_pack("{s:o, s:o}", "plugins", list, "engine",
-                                engine);
+        json_t *out =
+            json_pack("{s:o, s:o}", "plugins", list, "engine", engine);
         char *s = json_dumps(out, JSON_INDENT(2));
         printf("%s\n", s);
         free(s);

@@ -10,9 +10,8 @@
 
 #include "smo_rt.h"
 
-static const double default_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05,
-                                         0.1,   0.25,  0.5,  1,     2.5,
-                                         5,     10,    30,   60};
+static const double default_buckets[] = {
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define N_BUCKETS (sizeof default_buckets / sizeof default_buckets[0])
 
 struct series {
@@ -84,7 +83,8 @@ static bool valid_name(const char *s, bool colon)
 {
     if (!s || !*s)
         return false;
-    if (!(isalpha((unsigned char)s[0]) || s[0] == '_' || (colon && s[0] == ':')))
+    if (!(isalpha((unsigned char)s[0]) || s[0] == '_' ||
+          (colon && s[0] == ':')))
         return false;
     for (const char *p = s; *p; p++)
         if (!(isalnum((unsigned char)*p) || *p == '_' || (colon && *p == ':')))
@@ -94,8 +94,7 @@ static bool valid_name(const char *s, bool colon)
 
 smo_metric *smo__metric_register(struct smo__metrics *m, int type,
                                  const char *name, const char *help,
-                                 const char *const *label_names,
-                                 smo_status *st)
+                                 const char *const *label_names, smo_status *st)
 {
     if (!m)
         return NULL;
@@ -228,8 +227,8 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
     for (;;) {
         size_t room = b->cap - b->len;
         va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt,
-                          ap);
+        int n =
+            vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
         va_end(ap);
         if (n < 0)
             return;

@@ -32,12 +32,7 @@ struct smo__handle {
     void (*cancel)(struct smo__handle *h);
 };
 
-enum smo__phase {
-    SMO__CREATED = 1,
-    SMO__STARTED,
-    SMO__STOPPING,
-    SMO__STOPPED
-};
+enum smo__phase { SMO__CREATED = 1, SMO__STARTED, SMO__STOPPING, SMO__STOPPED };
 
 struct smo_instance {
     uint32_t magic;
@@ -45,11 +40,11 @@ struct smo_instance {
     const struct smo__plugin *plugin; /* NULL for the core itself */
     int kind;
     char *name;
-    json_t *config;   /* normalised config (owned) */
-    void *cfg_struct; /* filled by the schema (owned) */
-    void *state;      /* the plugin's */
-    int log_level;    /* -1: the engine's level */
-    int phase;        /* enum smo__phase */
+    json_t *config;             /* normalised config (owned) */
+    void *cfg_struct;           /* filled by the schema (owned) */
+    void *state;                /* the plugin's */
+    int log_level;              /* -1: the engine's level */
+    int phase;                  /* enum smo__phase */
     struct smo__handle handles; /* list head (sentinel) */
     size_t pending_work;        /* thread-pool jobs not yet completed */
     size_t mem_bytes;           /* host->alloc accounting */
@@ -68,10 +63,10 @@ struct smo_rt {
     char *conf_dir;
     char *data_dir;
     struct smo__loader loader;
-    struct smo__conf *conf;    /* active configuration */
-    smo_instance *active;      /* active set, configuration order */
-    smo_instance *retired;     /* stopping, not yet destroyed */
-    smo_instance core;         /* the core's own "instance" */
+    struct smo__conf *conf; /* active configuration */
+    smo_instance *active;   /* active set, configuration order */
+    smo_instance *retired;  /* stopping, not yet destroyed */
+    smo_instance core;      /* the core's own "instance" */
     struct smo_host host;
     struct smo__http *http;
     struct smo__metrics *metrics;
@@ -131,13 +126,11 @@ void smo__instance_init_core(struct smo_rt *rt, smo_instance *inst);
 /** Validate `cfg_in` against the plugin schema and the plugin's validate
  *  hook, returning the normalised config (new) and the filled struct. */
 int smo__instance_prepare(struct smo_rt *rt, const struct smo__plugin *p,
-                          const struct smo__conf_instance *ci,
-                          json_t **norm, void **cfg_struct,
-                          struct smo__errlist *errs);
+                          const struct smo__conf_instance *ci, json_t **norm,
+                          void **cfg_struct, struct smo__errlist *errs);
 int smo__instance_create(struct smo_rt *rt, const struct smo__plugin *p,
                          const struct smo__conf_instance *ci, json_t *norm,
-                         void *cfg_struct, smo_instance **out,
-                         smo_status *st);
+                         void *cfg_struct, smo_instance **out, smo_status *st);
 int smo__instance_start(smo_instance *inst, smo_status *st);
 /** Asynchronous stop, bounded by the runtime's shutdown timeout; the
  *  instance is destroyed afterwards and `cb` runs once it is. */

@@ -154,8 +154,7 @@ static int prepare_all(struct smo_rt *rt, struct smo__conf *conf,
             free(kp);
             continue;
         }
-        smo__instance_prepare(rt, pl[i].p, ci, &pl[i].norm, &pl[i].cfgs,
-                              errs);
+        smo__instance_prepare(rt, pl[i].p, ci, &pl[i].norm, &pl[i].cfgs, errs);
         if (ci->kind == SMO_KIND_STORE) {
             if (stores++)
                 smo__errlist_add(errs,
@@ -247,8 +246,7 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
         if (old && old->plugin == pl[i].p &&
             json_equal(old->config, pl[i].norm))
             pl[i].action = ACT_REUSE;
-        else if (old && old->plugin == pl[i].p &&
-                 pl[i].p->desc.reconfigure)
+        else if (old && old->plugin == pl[i].p && pl[i].p->desc.reconfigure)
             pl[i].action = ACT_RECONF;
         else
             pl[i].action = ACT_NEW;
@@ -273,8 +271,8 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
                 pl[i].started = true;
         }
         if (rc)
-            smo__errlist_add(errs, "%s: %s: %s", pl[i].ci->file,
-                             pl[i].ci->path, st.msg);
+            smo__errlist_add(errs, "%s: %s: %s", pl[i].ci->file, pl[i].ci->path,
+                             st.msg);
     }
     /* Reconfigure in place, all or nothing. */
     for (size_t i = 0; i < n && !rc; i++) {
@@ -285,8 +283,9 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
         smo_instance *old = pl[i].old;
         rc = old->plugin->desc.reconfigure(old->state, pl[i].cfgs, &st);
         if (rc) {
-            smo__errlist_add(errs, "%s: %s: instance \"%s\": reconfigure "
-                                   "failed: %s",
+            smo__errlist_add(errs,
+                             "%s: %s: instance \"%s\": reconfigure "
+                             "failed: %s",
                              pl[i].ci->file, pl[i].ci->path, old->name,
                              st.msg[0] ? st.msg : smo_strerror(rc));
             break;
@@ -486,11 +485,11 @@ json_t *smo__rt_describe(struct smo_rt *rt)
                                          "stopped"};
     json_t *arr = json_array();
     for (smo_instance *i = rt->active; i; i = i->next) {
-        json_t *o = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s?}", "name", i->name, "kind",
-            smo__kind_name(i->kind), "plugin", i->plugin->desc.name,
-            "version", i->plugin->desc.version, "phase", phases[i->phase],
-            "declared_in", i->file);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?}", "name", i->name,
+                      "kind", smo__kind_name(i->kind), "plugin",
+                      i->plugin->desc.name, "version", i->plugin->desc.version,
+                      "phase", phases[i->phase], "declared_in", i->file);
         if (i->plugin->desc.kind == SMO_KIND_API &&
             i->plugin->ops.api.describe) {
             json_t *d = i->plugin->ops.api.describe(i->state);
@@ -500,8 +499,8 @@ json_t *smo__rt_describe(struct smo_rt *rt)
         json_array_append_new(arr, o);
     }
     return json_pack("{s:s, s:s, s:b, s:o}", "conf_dir", rt->conf_dir,
-                     "data_dir", rt->data_dir, "ready", rt->ready,
-                     "instances", arr);
+                     "data_dir", rt->data_dir, "ready", rt->ready, "instances",
+                     arr);
 }
 
 /* ---------------------------------------------------------------- reload -- */
@@ -538,8 +537,8 @@ int smo__rt_reload(struct smo_rt *rt, json_t **report)
     }
     smo__notify("READY=1");
     if (report)
-        *report = json_pack("{s:b, s:f, s:o}", "ok", r == 0, "duration_ms",
-                            ms, "errors", lines);
+        *report = json_pack("{s:b, s:f, s:o}", "ok", r == 0, "duration_ms", ms,
+                            "errors", lines);
     else
         json_decref(lines);
     smo__errlist_free(&errs);

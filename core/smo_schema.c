@@ -169,9 +169,8 @@ static void store_ptr(void *out, size_t off, const void *p)
     } while (0)
 
 static size_t check_value(const struct smo_config_field *f, json_t *parent,
-                          const char *key, size_t index, json_t *v,
-                          void *out, const char *path,
-                          const struct smo__schema_ctx *ctx);
+                          const char *key, size_t index, json_t *v, void *out,
+                          const char *path, const struct smo__schema_ctx *ctx);
 
 static bool in_range(const struct smo_config_field *f, double x,
                      const struct smo__schema_ctx *ctx, const char *path,
@@ -202,9 +201,8 @@ static size_t expected(const struct smo__schema_ctx *ctx, const char *path,
 /* Validate one value against `f`; store into `out` when it is a direct
  * field (not an array/map element). */
 static size_t check_value(const struct smo_config_field *f, json_t *parent,
-                          const char *key, size_t index, json_t *v,
-                          void *out, const char *path,
-                          const struct smo__schema_ctx *ctx)
+                          const char *key, size_t index, json_t *v, void *out,
+                          const char *path, const struct smo__schema_ctx *ctx)
 {
     bool secret = f->flags & SMO_CFG_SECRET;
     size_t off = f->offset;
@@ -277,8 +275,7 @@ static size_t check_value(const struct smo_config_field *f, json_t *parent,
         if (json_is_number(v)) {
             double s = json_number_value(v);
             if (s < 0 || s > 9.2e15)
-                return expected(ctx, path, "a duration such as 30s", v,
-                                secret);
+                return expected(ctx, path, "a duration such as 30s", v, secret);
             ms = (int64_t)llround(s * 1000);
         } else if (json_is_string(v)) {
             if (smo__parse_duration(json_string_value(v), &ms, &st)) {
@@ -328,8 +325,8 @@ static size_t check_value(const struct smo_config_field *f, json_t *parent,
             errs++;
         }
         if ((f->flags & SMO_CFG_MAX) && json_array_size(v) > (size_t)f->max) {
-            add_err(ctx, path, "expected at most %g entries, found %zu",
-                    f->max, json_array_size(v));
+            add_err(ctx, path, "expected at most %g entries, found %zu", f->max,
+                    json_array_size(v));
             errs++;
         }
         store_ptr(out, off, v);
@@ -337,8 +334,7 @@ static size_t check_value(const struct smo_config_field *f, json_t *parent,
             json_array_foreach(v, i, e)
             {
                 char *p = smo__path_index(path, i);
-                errs += check_value(&f->fields[0], v, NULL, i, e, NULL, p,
-                                    ctx);
+                errs += check_value(&f->fields[0], v, NULL, i, e, NULL, p, ctx);
                 free(p);
             }
         return errs;
@@ -415,8 +411,7 @@ size_t smo__schema_apply(const struct smo_config_field *fields, json_t *obj,
             continue;
         char *p = smo__path_key(path, k);
         if (best && bestd <= 2)
-            add_err(ctx, p ? p : k, "unknown key (did you mean \"%s\"?)",
-                    best);
+            add_err(ctx, p ? p : k, "unknown key (did you mean \"%s\"?)", best);
         else {
             char list[400];
             size_t o = 0;
@@ -492,12 +487,12 @@ int smo__schema_check_table(const struct smo_config_field *fields, char *msg,
             smo__errlist_init(&errs, 1);
             struct smo__schema_ctx ctx = {&errs, "default", NULL, false};
             json_t *d = default_value(f);
-            size_t e = d ? check_value(f, NULL, f->key, 0, d, NULL, f->key,
-                                       &ctx)
-                         : 1;
+            size_t e =
+                d ? check_value(f, NULL, f->key, 0, d, NULL, f->key, &ctx) : 1;
             json_decref(d);
             if (e) {
-                snprintf(msg, n, "config field \"%s\": invalid default \"%s\"%s%s",
+                snprintf(msg, n,
+                         "config field \"%s\": invalid default \"%s\"%s%s",
                          f->key, f->def, errs.n ? ": " : "",
                          errs.n ? errs.lines[0] : "");
                 smo__errlist_free(&errs);

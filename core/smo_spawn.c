@@ -11,7 +11,7 @@
 #include "smo_rt.h"
 
 #define DEFAULT_MAX_OUTPUT (1u << 20)
-#define DEFAULT_GRACE_MS 5000
+#define DEFAULT_GRACE_MS   5000
 
 struct capture {
     uv_pipe_t pipe; /* first: a stream pointer is the capture */

@@ -13,8 +13,8 @@ static void m_version(struct smo_rt *rt, json_t *params, struct smo__reply *r)
     (void)params;
     char abi[16];
     snprintf(abi, sizeof abi, "%u.%u", SMO_ABI_MAJOR, SMO_ABI_MINOR);
-    smo__reply_ok(r, json_pack("{s:s, s:s}", "version", SMO_VERSION, "abi",
-                               abi));
+    smo__reply_ok(r,
+                  json_pack("{s:s, s:s}", "version", SMO_VERSION, "abi", abi));
 }
 
 static void m_health(struct smo_rt *rt, json_t *params, struct smo__reply *r)
@@ -23,14 +23,14 @@ static void m_health(struct smo_rt *rt, json_t *params, struct smo__reply *r)
     json_t *d = smo__rt_describe(rt);
     json_object_set_new(d, "status",
                         json_string(rt->shutting_down ? "stopping" : "ok"));
-    json_object_set_new(d, "uptime_ms",
-                        json_integer((json_int_t)(uv_now(rt->loop) -
-                                                  rt->start_ms)));
+    json_object_set_new(
+        d, "uptime_ms",
+        json_integer((json_int_t)(uv_now(rt->loop) - rt->start_ms)));
     json_object_set_new(d, "reloads",
                         json_pack("{s:I, s:I, s:s?}", "ok",
                                   (json_int_t)rt->reloads_ok, "failed",
-                                  (json_int_t)rt->reloads_failed,
-                                  "last_error", rt->last_reload_error));
+                                  (json_int_t)rt->reloads_failed, "last_error",
+                                  rt->last_reload_error));
     smo__reply_ok(r, d);
 }
 

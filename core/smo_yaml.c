@@ -85,8 +85,9 @@ static bool match_int(const char *s, size_t n, json_int_t *v)
         return false;
     for (const char *q = p; q < end; q++) {
         int c = (unsigned char)*q;
-        bool ok = base == 16 ? isxdigit(c) : base == 8 ? (c >= '0' && c <= '7')
-                                                        : isdigit(c);
+        bool ok = base == 16  ? isxdigit(c)
+                  : base == 8 ? (c >= '0' && c <= '7')
+                              : isdigit(c);
         if (!ok)
             return false;
     }
@@ -159,8 +160,7 @@ static bool eq_any(const char *s, size_t n, const char *const *words)
     return false;
 }
 
-static const char *const null_words[] = {"", "~", "null", "Null", "NULL",
-                                         NULL};
+static const char *const null_words[] = {"", "~", "null", "Null", "NULL", NULL};
 static const char *const true_words[] = {"true", "True", "TRUE", NULL};
 static const char *const false_words[] = {"false", "False", "FALSE", NULL};
 
@@ -187,13 +187,13 @@ json_t *smo__yaml_resolve_plain(const char *s, size_t len)
 /* --------------------------------------------------------- the builder -- */
 
 struct frame {
-    json_t *node;   /* object or array */
-    char *path;     /* key path of this node */
-    char *anchor;   /* anchor to register at the end, or NULL */
-    char *key;      /* pending key (objects) */
+    json_t *node;          /* object or array */
+    char *path;            /* key path of this node */
+    char *anchor;          /* anchor to register at the end, or NULL */
+    char *key;             /* pending key (objects) */
     json_t *explicit_keys; /* keys set explicitly (merge-key semantics) */
-    size_t count;   /* nodes created under this frame (for anchors) */
-    int key_line;   /* line of the pending key */
+    size_t count;          /* nodes created under this frame (for anchors) */
+    int key_line;          /* line of the pending key */
 };
 
 struct anchor {
@@ -226,8 +226,8 @@ static int b_err(struct builder *b, const yaml_mark_t *m, int code,
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (m)
-        smo_status_set(b->status, code, "%s:%zu:%zu: %s", b->name,
-                       m->line + 1, m->column + 1, msg);
+        smo_status_set(b->status, code, "%s:%zu:%zu: %s", b->name, m->line + 1,
+                       m->column + 1, msg);
     else
         smo_status_set(b->status, code, "%s: %s", b->name, msg);
     return code;
@@ -617,8 +617,8 @@ static int try_json(const char *text, size_t len, struct builder *b,
                     json_t **out)
 {
     json_error_t jerr;
-    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                           &jerr);
+    json_t *j =
+        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!j)
         return 1; /* not JSON: let the YAML parser report */
     if (json_depth(j, b->max_depth + 1) > b->max_depth) {
@@ -628,8 +628,7 @@ static int try_json(const char *text, size_t len, struct builder *b,
     }
     if (count_nodes(j, b->max_nodes + 1) > b->max_nodes) {
         json_decref(j);
-        return b_err(b, NULL, SMO_ETOOBIG, "more than %zu nodes",
-                     b->max_nodes);
+        return b_err(b, NULL, SMO_ETOOBIG, "more than %zu nodes", b->max_nodes);
     }
     *out = j;
     return 0;
@@ -643,19 +642,18 @@ int smo__yaml_parse(const char *text, size_t len,
     memset(&b, 0, sizeof b);
     b.o = opts;
     b.name = opts && opts->name ? opts->name : "<input>";
-    b.max_depth = opts && opts->max_depth ? opts->max_depth
-                                          : SMO__YAML_MAX_DEPTH_DEFAULT;
-    b.max_nodes = opts && opts->max_nodes ? opts->max_nodes
-                                          : SMO__YAML_MAX_NODES_DEFAULT;
-    size_t max_bytes = opts && opts->max_bytes ? opts->max_bytes
-                                               : SMO__YAML_MAX_BYTES_DEFAULT;
+    b.max_depth =
+        opts && opts->max_depth ? opts->max_depth : SMO__YAML_MAX_DEPTH_DEFAULT;
+    b.max_nodes =
+        opts && opts->max_nodes ? opts->max_nodes : SMO__YAML_MAX_NODES_DEFAULT;
+    size_t max_bytes =
+        opts && opts->max_bytes ? opts->max_bytes : SMO__YAML_MAX_BYTES_DEFAULT;
     b.status = st;
     *out = NULL;
 
     if (len > max_bytes)
         return b_err(&b, NULL, SMO_ETOOBIG,
-                     "document is %zu bytes, the limit is %zu", len,
-                     max_bytes);
+                     "document is %zu bytes, the limit is %zu", len, max_bytes);
 
     /* Plain JSON goes through jansson: faster and exact. */
     bool hooks = opts && (opts->scalar_hook || opts->lines);
@@ -774,8 +772,8 @@ static int emit_scalar(yaml_emitter_t *e, const char *s, size_t n,
                        yaml_scalar_style_t style)
 {
     yaml_event_t ev;
-    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)n,
-                                 1, 1, style);
+    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)n, 1,
+                                 1, style);
     return yaml_emitter_emit(e, &ev) ? 0 : -1;
 }
 

@@ -123,9 +123,8 @@ static void work(void *arg)
         return;
     }
     if ((uint64_t)sb.st_size > s->cfg->max_bytes) {
-        smo_status_set(&j->st, SMO_ETOOBIG,
-                       "%s: %lld bytes, the limit is %llu", j->path,
-                       (long long)sb.st_size,
+        smo_status_set(&j->st, SMO_ETOOBIG, "%s: %lld bytes, the limit is %llu",
+                       j->path, (long long)sb.st_size,
                        (unsigned long long)s->cfg->max_bytes);
         close(fd);
         return;
@@ -137,8 +136,9 @@ static void work(void *arg)
             if (cap > s->cfg->max_bytes) { /* grew while we read */
                 free(buf);
                 buf = NULL;
-                smo_status_set(&j->st, SMO_ETOOBIG, "%s: larger than %llu "
-                                                    "bytes",
+                smo_status_set(&j->st, SMO_ETOOBIG,
+                               "%s: larger than %llu "
+                               "bytes",
                                j->path, (unsigned long long)s->cfg->max_bytes);
                 break;
             }
@@ -155,8 +155,7 @@ static void work(void *arg)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            smo_status_set(&j->st, SMO_EIO, "%s: %s", j->path,
-                           strerror(errno));
+            smo_status_set(&j->st, SMO_EIO, "%s: %s", j->path, strerror(errno));
             free(buf);
             buf = NULL;
             break;
@@ -252,9 +251,8 @@ static int create(const struct smo_host *host, smo_instance *self,
         if (!real) {
             int e = errno;
             destroy(s);
-            return smo_status_set(st, SMO_ECONFIG,
-                                  "allowed_dirs[%zu]: %s: %s", i, d,
-                                  strerror(e));
+            return smo_status_set(st, SMO_ECONFIG, "allowed_dirs[%zu]: %s: %s",
+                                  i, d, strerror(e));
         }
         s->roots[s->n_roots++] = real;
     }

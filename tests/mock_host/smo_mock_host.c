@@ -84,6 +84,8 @@ static bool log_enabled(smo_instance *self, int level)
 }
 
 static void mlog(smo_instance *self, int level, const char *file, int line,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void mlog(smo_instance *self, int level, const char *file, int line,
                  const char *fmt, ...)
 {
     (void)self;
@@ -225,9 +227,8 @@ static smo_http_call *http_request(smo_instance *self,
     json_t *rec = json_pack("{s:s, s:s, s:o}", "method", method, "url",
                             req->url, "headers", hdrs);
     if (req->body)
-        json_object_set_new(rec, "body",
-                            json_stringn((const char *)req->body,
-                                         req->body_len));
+        json_object_set_new(
+            rec, "body", json_stringn((const char *)req->body, req->body_len));
     if (req->bearer_token)
         json_object_set_new(rec, "bearer", json_string(req->bearer_token));
     if (req->basic_user)
@@ -265,9 +266,9 @@ static smo_proc *spawn(smo_instance *self, const struct smo_spawn_opts *o,
         json_array_append_new(argv, json_string(*a));
     json_t *rec = json_pack("{s:o}", "argv", argv);
     if (o->stdin_data)
-        json_object_set_new(rec, "stdin",
-                            json_stringn((const char *)o->stdin_data,
-                                         o->stdin_len));
+        json_object_set_new(
+            rec, "stdin",
+            json_stringn((const char *)o->stdin_data, o->stdin_len));
     json_array_append_new(cur->spawns, rec);
     const char *base = strrchr(o->argv[0], '/');
     base = base ? base + 1 : o->argv[0];
@@ -305,9 +306,9 @@ static int call(smo_instance *self, const char *method, json_t *params,
                 smo_call_cb cb, void *arg)
 {
     (void)self;
-    json_array_append_new(cur->calls, json_pack("{s:s, s:o}", "method", method,
-                                                "params",
-                                                params ? params : json_null()));
+    json_array_append_new(cur->calls,
+                          json_pack("{s:s, s:o}", "method", method, "params",
+                                    params ? params : json_null()));
     struct pending *p = calloc(1, sizeof *p);
     p->kind = P_CALL;
     p->call_cb = cb;
@@ -354,8 +355,8 @@ static void metric_set(smo_metric *mt, const char *const *lv, double v)
         json_real_set((json_t *)mt, v);
 }
 
-static int event_emit(smo_instance *self, const char *type,
-                      const char *project, const char *graph, json_t *data)
+static int event_emit(smo_instance *self, const char *type, const char *project,
+                      const char *graph, json_t *data)
 {
     (void)self;
     json_array_append_new(cur->events,
@@ -521,8 +522,7 @@ static void run_one(struct pending *p)
         if (p->canceled)
             break;
         if (p->code < 0) {
-            smo_status_set(&st, p->code, "%s: mock transport failure",
-                           p->url);
+            smo_status_set(&st, p->code, "%s: mock transport failure", p->url);
             p->http_cb(p->arg, &st, NULL);
         } else {
             struct smo_http_response r;
@@ -601,8 +601,8 @@ void smo_mock_advance(struct smo_mock *m, uint64_t ms)
 }
 
 void smo_mock_http_expect(struct smo_mock *m, const char *method,
-                          const char *url_prefix, long status,
-                          const char *body, int code)
+                          const char *url_prefix, long status, const char *body,
+                          int code)
 {
     struct expect *e = calloc(1, sizeof *e);
     e->method = strdup(method);

@@ -32,8 +32,8 @@ void smo_mock_advance(struct smo_mock *m, uint64_t ms);
  *  URL starts with `url_prefix`. `status` 0 with `code` < 0 simulates a
  *  transport failure. Expectations are used in order. */
 void smo_mock_http_expect(struct smo_mock *m, const char *method,
-                          const char *url_prefix, long status,
-                          const char *body, int code);
+                          const char *url_prefix, long status, const char *body,
+                          int code);
 /** Script a process result for argv[0] == `prog` (basename match). */
 void smo_mock_spawn_expect(struct smo_mock *m, const char *prog,
                            int64_t exit_status, const char *out,
@@ -43,11 +43,12 @@ void smo_mock_call_expect(struct smo_mock *m, const char *method, int code,
                           json_t *result);
 
 /** Recorded activity (borrowed arrays of objects). */
-json_t *smo_mock_logs(struct smo_mock *m);     /* {level, msg} */
-json_t *smo_mock_events(struct smo_mock *m);   /* {type, project, graph, data} */
-json_t *smo_mock_requests(struct smo_mock *m); /* {method, url, headers, body} */
-json_t *smo_mock_spawns(struct smo_mock *m);   /* {argv, env, stdin} */
-json_t *smo_mock_calls(struct smo_mock *m);    /* {method, params} */
+json_t *smo_mock_logs(struct smo_mock *m);   /* {level, msg} */
+json_t *smo_mock_events(struct smo_mock *m); /* {type, project, graph, data} */
+json_t *
+smo_mock_requests(struct smo_mock *m);       /* {method, url, headers, body} */
+json_t *smo_mock_spawns(struct smo_mock *m); /* {argv, env, stdin} */
+json_t *smo_mock_calls(struct smo_mock *m);  /* {method, params} */
 /** True when a log line contains `needle`. */
 bool smo_mock_log_contains(struct smo_mock *m, const char *needle);
 /** Bytes allocated with host->alloc and not freed. */

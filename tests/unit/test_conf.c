@@ -18,15 +18,18 @@ static void test_merge_and_order(void **state)
 {
     (void)state;
     char *d = t_mkdtemp();
-    t_write(d, "00-engine.yaml", "engine:\n  log_level: debug\n"
-                                 "  shutdown_timeout: 5s\n");
-    t_write(d, "10-a.yaml", "instances:\n  - {kind: source, plugin: file, "
-                            "name: files}\n");
-    t_write(d, "20-b.yml", "engine: {log_level: warning}\ninstances:\n"
-                           "  - kind: frontend\n    plugin: http\n"
-                           "    name: api\n    config: {port: 8000}\n"
-                           "  - kind: solver\n    plugin: cbc\n"
-                           "    name: off\n    enabled: false\n");
+    t_write(d, "00-engine.yaml",
+            "engine:\n  log_level: debug\n"
+            "  shutdown_timeout: 5s\n");
+    t_write(d, "10-a.yaml",
+            "instances:\n  - {kind: source, plugin: file, "
+            "name: files}\n");
+    t_write(d, "20-b.yml",
+            "engine: {log_level: warning}\ninstances:\n"
+            "  - kind: frontend\n    plugin: http\n"
+            "    name: api\n    config: {port: 8000}\n"
+            "  - kind: solver\n    plugin: cbc\n"
+            "    name: off\n    enabled: false\n");
     t_write(d, ".hidden.yaml", "garbage: [");
     t_write(d, "notes.txt", "ignored");
     t_write(d, "30-empty.yaml", "");
@@ -42,9 +45,8 @@ static void test_merge_and_order(void **state)
     assert_int_equal(c->inst[0].kind, SMO_KIND_SOURCE);
     assert_string_equal(c->inst[1].name, "api");
     assert_int_equal(c->inst[1].kind, SMO_KIND_API);
-    assert_int_equal(json_integer_value(json_object_get(c->inst[1].config,
-                                                        "port")),
-                     8000);
+    assert_int_equal(
+        json_integer_value(json_object_get(c->inst[1].config, "port")), 8000);
     assert_int_equal(json_array_size(c->files), 4);
     smo__conf_free(c);
     smo__errlist_free(&e);
@@ -142,7 +144,8 @@ static void test_bad_input(void **state)
         {"a.yaml", "instances:\n  - kind: store\n    plugin: sqlite\n",
          "a.yaml:2: instances[0].name: required key is missing (string: "
          "Instance name, unique across conf.d.)"},
-        {"a.yaml", "instances:\n  - kind: storage\n    plugin: x\n    name: y\n",
+        {"a.yaml",
+         "instances:\n  - kind: storage\n    plugin: x\n    name: y\n",
          "a.yaml:2: instances[0].kind: expected one of source, translator, "
          "solver, executor, monitor, provisioner, store, api, frontend, found "
          "\"storage\""},
@@ -186,10 +189,12 @@ static void test_duplicate_names(void **state)
 {
     (void)state;
     char *d = t_mkdtemp();
-    t_write(d, "10-a.yaml", "instances:\n  - {kind: store, plugin: sqlite, "
-                            "name: store}\n");
-    t_write(d, "20-b.yaml", "\ninstances:\n  - kind: store\n    plugin: pg\n"
-                            "    name: store\n");
+    t_write(d, "10-a.yaml",
+            "instances:\n  - {kind: store, plugin: sqlite, "
+            "name: store}\n");
+    t_write(d, "20-b.yaml",
+            "\ninstances:\n  - kind: store\n    plugin: pg\n"
+            "    name: store\n");
     struct smo__errlist e;
     struct smo__conf *c = load(d, &e);
     assert_null(c);

@@ -244,17 +244,16 @@ static void test_metrics(void **state)
 {
     (void)state;
     const char *ln[] = {"route", "code", NULL};
-    smo_metric *c = H->metric_register(self, SMO_METRIC_COUNTER,
-                                       "smo_test_requests_total",
-                                       "Requests.\nSecond line", ln);
+    smo_metric *c =
+        H->metric_register(self, SMO_METRIC_COUNTER, "smo_test_requests_total",
+                           "Requests.\nSecond line", ln);
     assert_non_null(c);
     assert_ptr_equal(c, H->metric_register(self, SMO_METRIC_COUNTER,
-                                           "smo_test_requests_total", "x",
-                                           ln));
+                                           "smo_test_requests_total", "x", ln));
     assert_null(H->metric_register(self, SMO_METRIC_GAUGE,
                                    "smo_test_requests_total", "x", ln));
-    assert_null(H->metric_register(self, SMO_METRIC_GAUGE, "bad name", "x",
-                                   NULL));
+    assert_null(
+        H->metric_register(self, SMO_METRIC_GAUGE, "bad name", "x", NULL));
     const char *lv[] = {"/graphs/\"x\"", "200", NULL};
     H->metric_add(c, lv, 2);
     H->metric_add(c, lv, 1);
@@ -304,8 +303,8 @@ static void test_memory_and_parsers(void **state)
     H->free(self, p);
     assert_int_equal(self->mem_bytes, before);
 
-    json_t *doc = json_pack("{s:s, s:[i,i]}", "clustersAffinity", "true",
-                            "n", 1, 2);
+    json_t *doc =
+        json_pack("{s:s, s:[i,i]}", "clustersAffinity", "true", "n", 1, 2);
     char *y = NULL;
     size_t n = 0;
     smo_status st;

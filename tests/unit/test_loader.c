@@ -11,8 +11,8 @@ static int setup(void **state)
 {
     (void)state;
     unsetenv("SMO_PLUGIN_PATH");
-    json_t *dirs = json_pack("[s, s]", SMO_TEST_BROKEN_DIR,
-                             SMO_TEST_PLUGIN_DIR);
+    json_t *dirs =
+        json_pack("[s, s]", SMO_TEST_BROKEN_DIR, SMO_TEST_PLUGIN_DIR);
     smo__loader_init(&L, dirs);
     json_decref(dirs);
     return 0;
@@ -82,8 +82,8 @@ static void test_not_found(void **state)
     int r = smo__loader_find(&L, SMO_KIND_STORE, "nothere", &p, &st);
     assert_int_equal(r, SMO_ENOENT);
     assert_non_null(strstr(st.msg, "plugin smo_store_nothere.so not found "
-                                   "(searched " SMO_TEST_BROKEN_DIR ":"
-                                   SMO_TEST_PLUGIN_DIR));
+                                   "(searched " SMO_TEST_BROKEN_DIR
+                                   ":" SMO_TEST_PLUGIN_DIR));
 }
 
 static void test_good(void **state)

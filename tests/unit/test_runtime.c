@@ -301,8 +301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rejected_reload_keeps_old_set,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_failure, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drain_and_cutoff, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_drain_and_cutoff, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_destroy_waits_for_jobs_and_children, setup, teardown),
         cmocka_unit_test_setup_teardown(test_normalised_config_defaults, setup,

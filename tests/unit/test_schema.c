@@ -116,8 +116,8 @@ static void test_errors(void **state)
                      &c, &e, &j);
     const char *want[] = {
         "f.yaml: config.prot: unknown key (did you mean \"port\"?)",
-        "f.yaml: config.zzz: unknown key (known keys: name, port, ratio, on, "
-        "timeout, size, mode, list, tls, weights, token)",
+        ("f.yaml: config.zzz: unknown key (known keys: name, port, ratio, on, "
+         "timeout, size, mode, list, tls, weights, token)"),
         "f.yaml: config.name: required key is missing (string: a name)",
         "f.yaml: config.port: 70000 is above the maximum 65535",
         "f.yaml: config.ratio: expected a number, found \"x\"",
@@ -180,12 +180,11 @@ static void test_table_check(void **state)
     (void)state;
     char msg[200];
     assert_int_equal(smo__schema_check_table(fields, msg, sizeof msg), 0);
-    static const struct smo_config_field bad[] = {
-        {"d", SMO_CFG_DURATION, 0, "soon", 0, 0, NULL, NULL, SMO_CFG_NO_OFFSET,
-         "x"},
-        {0}};
-    assert_int_equal(smo__schema_check_table(bad, msg, sizeof msg),
-                     SMO_EINVAL);
+    static const struct smo_config_field bad[] = {{"d", SMO_CFG_DURATION, 0,
+                                                   "soon", 0, 0, NULL, NULL,
+                                                   SMO_CFG_NO_OFFSET, "x"},
+                                                  {0}};
+    assert_int_equal(smo__schema_check_table(bad, msg, sizeof msg), SMO_EINVAL);
     assert_string_equal(msg, "config field \"d\": invalid default \"soon\": "
                              "default: d: invalid duration \"soon\": expected "
                              "something like 500ms, 30s, 5m, 1h30m");

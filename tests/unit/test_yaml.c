@@ -132,13 +132,14 @@ static void test_limits(void **state)
     for (int i = 0; i < 100; i++)
         deep[n++] = ']';
     deep[n] = '\0';
-    parse_err(deep, NULL, SMO_ETOOBIG, "<input>: nesting deeper than 64 levels");
+    parse_err(deep, NULL, SMO_ETOOBIG,
+              "<input>: nesting deeper than 64 levels");
     /* The same through the YAML path. */
     char deep2[4000];
     n = 0;
     for (int i = 0; i < 70; i++)
-        n += (size_t)snprintf(deep2 + n, sizeof deep2 - n, "%*sk:\n", i * 1,
-                              "");
+        n +=
+            (size_t)snprintf(deep2 + n, sizeof deep2 - n, "%*sk:\n", i * 1, "");
     n += (size_t)snprintf(deep2 + n, sizeof deep2 - n, "%*sv: 1\n", 70, "");
     json_t *j = NULL;
     smo_status st;

@@ -116,10 +116,9 @@ static inline void smo_status_clear(smo_status *st)
 /** Set code and a printf-formatted message; returns `code` for tail calls:
  *  `return smo_status_set(st, SMO_EINVAL, "bad %s", x);` A NULL `st` is
  *  allowed (the message is dropped). */
-static inline int smo_status_set(smo_status *st, int code, const char *fmt,
-                                 ...) __attribute__((format(printf, 3, 4)));
-static inline int smo_status_set(smo_status *st, int code, const char *fmt,
-                                 ...)
+static inline int smo_status_set(smo_status *st, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int smo_status_set(smo_status *st, int code, const char *fmt, ...)
 {
     if (st) {
         va_list ap;

@@ -27,16 +27,16 @@ extern "C" {
 
 /** One service release to install or upgrade. */
 struct smo_release {
-    uint32_t size;       /**< sizeof(struct smo_release) */
-    const char *project; /**< namespace (DNS-1123, validated by the core) */
-    const char *graph;   /**< graph name */
-    const char *name;    /**< release name = service id (DNS-1123) */
-    const char *chart;   /**< chart reference, never starting with '-' */
-    const char *version; /**< chart version or NULL */
-    const json_t *values;   /**< helm values (borrowed) */
-    const char *cluster;    /**< placement target, NULL for static */
-    bool reuse_values;      /**< upgrade keeping the release's values */
-    const char *operation;  /**< operation id, for logs */
+    uint32_t size;         /**< sizeof(struct smo_release) */
+    const char *project;   /**< namespace (DNS-1123, validated by the core) */
+    const char *graph;     /**< graph name */
+    const char *name;      /**< release name = service id (DNS-1123) */
+    const char *chart;     /**< chart reference, never starting with '-' */
+    const char *version;   /**< chart version or NULL */
+    const json_t *values;  /**< helm values (borrowed) */
+    const char *cluster;   /**< placement target, NULL for static */
+    bool reuse_values;     /**< upgrade keeping the release's values */
+    const char *operation; /**< operation id, for logs */
 };
 
 /** `result` is new or NULL: details for the operation record, e.g.
@@ -63,8 +63,7 @@ struct smo_executor_ops {
                         smo_status *st);
     /** Optional. Result: {"clusters": {"name": {"pod_cidr": ...,
      *  "service_cidr": ...}}}, the cross-cluster network facts. */
-    int (*network_info)(void *state, smo_exec_cb cb, void *arg,
-                        smo_status *st);
+    int (*network_info)(void *state, smo_exec_cb cb, void *arg, smo_status *st);
     /** Optional. Result: array of {"project", "name", "cluster", "chart"}
      *  for every release the executor manages (reconciliation). */
     int (*releases)(void *state, smo_exec_cb cb, void *arg, smo_status *st);

@@ -30,10 +30,10 @@ enum smo_log_level {
     SMO_LOG_DEBUG = 7
 };
 
-typedef struct smo_timer smo_timer;       /**< armed timer */
+typedef struct smo_timer smo_timer;         /**< armed timer */
 typedef struct smo_http_call smo_http_call; /**< HTTP request in flight */
-typedef struct smo_proc smo_proc;         /**< child process */
-typedef struct smo_metric smo_metric;     /**< registered metric family */
+typedef struct smo_proc smo_proc;           /**< child process */
+typedef struct smo_metric smo_metric;       /**< registered metric family */
 
 typedef void (*smo_cb)(void *arg);
 /** Thread-pool job body (worker thread). */
@@ -58,8 +58,8 @@ struct smo_http_request {
     const char *bearer_token;   /**< adds "Authorization: Bearer ..." */
     const char *basic_user;     /**< HTTP basic auth, with basic_password */
     const char *basic_password;
-    const char *ca_file;         /**< PEM bundle to verify the server */
-    const char *ca_pem;          /**< same, in memory */
+    const char *ca_file;          /**< PEM bundle to verify the server */
+    const char *ca_pem;           /**< same, in memory */
     const char *client_cert_file; /**< PEM client certificate */
     const char *client_key_file;  /**< PEM client key */
     const char *client_cert_pem;  /**< same, in memory */
@@ -71,9 +71,9 @@ struct smo_http_request {
 /** A response; everything is borrowed for the callback only. */
 struct smo_http_response {
     uint32_t size;
-    long status;            /**< HTTP status code */
-    const json_t *headers;  /**< object: lower-case name -> value */
-    const char *body;       /**< NUL-terminated (the NUL is not counted) */
+    long status;           /**< HTTP status code */
+    const json_t *headers; /**< object: lower-case name -> value */
+    const char *body;      /**< NUL-terminated (the NUL is not counted) */
     size_t body_len;
     double elapsed_ms;
 };
@@ -88,16 +88,16 @@ typedef void (*smo_http_cb)(void *arg, const smo_status *st,
 
 /** A child process: argv only, never a shell. */
 struct smo_spawn_opts {
-    uint32_t size;             /**< sizeof(struct smo_spawn_opts) */
-    const char *const *argv;   /**< NULL-terminated; argv[0] searched in
-                                    PATH when it has no '/' */
-    const char *const *env;    /**< NULL: inherit; else the exact "K=V" set */
-    const char *cwd;           /**< NULL: the daemon's */
-    const void *stdin_data;    /**< written then closed; NULL: empty stdin */
+    uint32_t size;           /**< sizeof(struct smo_spawn_opts) */
+    const char *const *argv; /**< NULL-terminated; argv[0] searched in
+                                  PATH when it has no '/' */
+    const char *const *env;  /**< NULL: inherit; else the exact "K=V" set */
+    const char *cwd;         /**< NULL: the daemon's */
+    const void *stdin_data;  /**< written then closed; NULL: empty stdin */
     size_t stdin_len;
-    int64_t timeout_ms;        /**< 0: none; then SIGTERM, later SIGKILL */
-    int64_t kill_grace_ms;     /**< SIGTERM -> SIGKILL delay; 0: 5 s */
-    size_t max_output_bytes;   /**< per stream; 0: 1 MiB; excess dropped */
+    int64_t timeout_ms;      /**< 0: none; then SIGTERM, later SIGKILL */
+    int64_t kill_grace_ms;   /**< SIGTERM -> SIGKILL delay; 0: 5 s */
+    size_t max_output_bytes; /**< per stream; 0: 1 MiB; excess dropped */
 };
 
 struct smo_spawn_result {
@@ -170,8 +170,8 @@ struct smo_host {
 
     /** Run work(arg) on the thread pool, then after(arg, status) on the
      *  loop. Blocking or CPU-heavy work goes here, nowhere else. */
-    int (*queue_work)(smo_instance *self, smo_work_fn work,
-                      smo_after_fn after, void *arg);
+    int (*queue_work)(smo_instance *self, smo_work_fn work, smo_after_fn after,
+                      void *arg);
 
     /* Asynchronous HTTP client (libcurl multi on the loop). Returns NULL and
      * fills `st` when the request cannot even start. http_cancel(): the
@@ -206,8 +206,8 @@ struct smo_host {
                            double v);
 
     /** Record an event (type like "cluster.not_ready"); `data` is stolen. */
-    int (*event_emit)(smo_instance *self, const char *type,
-                      const char *project, const char *graph, json_t *data);
+    int (*event_emit)(smo_instance *self, const char *type, const char *project,
+                      const char *graph, json_t *data);
 
     /* Parsers the core owns, so that plugins need no libyaml. */
     /** YAML or JSON text -> JSON (one document, bounded size and depth,

@@ -20,8 +20,7 @@ extern "C" {
 #endif
 
 /** `result` is new or NULL. */
-typedef void (*smo_monitor_cb)(void *arg, const smo_status *st,
-                               json_t *result);
+typedef void (*smo_monitor_cb)(void *arg, const smo_status *st, json_t *result);
 
 struct smo_monitor_ops {
     uint32_t size; /**< sizeof(struct smo_monitor_ops) */
@@ -36,8 +35,8 @@ struct smo_monitor_ops {
     /** Publish a dashboard. `spec`: {"kind": "graph"|"service"|"cluster",
      *  "project", "graph", "name", "services": [...]}. Result: {"uid",
      *  "url"}. */
-    int (*dashboard_publish)(void *state, const json_t *spec,
-                             smo_monitor_cb cb, void *arg, smo_status *st);
+    int (*dashboard_publish)(void *state, const json_t *spec, smo_monitor_cb cb,
+                             void *arg, smo_status *st);
     /** Remove a dashboard by uid. */
     int (*dashboard_remove)(void *state, const char *uid, smo_monitor_cb cb,
                             void *arg, smo_status *st);

@@ -47,8 +47,8 @@
 extern "C" {
 #endif
 
-#define SMO_ABI_MAJOR 1u
-#define SMO_ABI_MINOR 0u
+#define SMO_ABI_MAJOR    1u
+#define SMO_ABI_MINOR    0u
 #define SMO_PLUGIN_MAGIC 0x534d4f50u /* "SMOP" */
 
 /** The one symbol a plugin exports. */
@@ -139,7 +139,7 @@ struct smo_plugin {
 /** Define the exported descriptor. `desc_` is a string literal, `schema_`
  *  a field table or NULL, `cfgtype_` the config struct type (or char when
  *  there is none), the hooks may be NULL where optional. */
-#define SMO_PLUGIN_DEFINE(kind_, name_, version_, desc_, schema_, cfgtype_,   \
+#define SMO_PLUGIN_DEFINE(kind_, name_, version_, desc_, schema_, cfgtype_,    \
                           validate_, create_, start_, reconfigure_, stop_,     \
                           destroy_, ops_)                                      \
     SMO_EXPORT const struct smo_plugin smo_plugin_entry = {                    \

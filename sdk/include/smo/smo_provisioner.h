@@ -27,8 +27,8 @@ struct smo_provisioner_ops {
     int (*vim_register)(void *state, const json_t *req, smo_prov_cb cb,
                         void *arg, smo_status *st);
     /** Mandatory. */
-    int (*vim_delete)(void *state, const char *name, smo_prov_cb cb,
-                      void *arg, smo_status *st);
+    int (*vim_delete)(void *state, const char *name, smo_prov_cb cb, void *arg,
+                      smo_status *st);
     /** Mandatory. Result: the new cluster record (with its backend id). */
     int (*cluster_create)(void *state, const json_t *req, smo_prov_cb cb,
                           void *arg, smo_status *st);
@@ -39,8 +39,7 @@ struct smo_provisioner_ops {
     int (*cluster_delete)(void *state, const char *id, smo_prov_cb cb,
                           void *arg, smo_status *st);
     /** Mandatory. Result: array of cluster records known to the backend. */
-    int (*cluster_list)(void *state, smo_prov_cb cb, void *arg,
-                        smo_status *st);
+    int (*cluster_list)(void *state, smo_prov_cb cb, void *arg, smo_status *st);
 };
 
 #ifdef __cplusplus

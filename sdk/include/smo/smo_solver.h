@@ -18,11 +18,11 @@ extern "C" {
 #endif
 
 enum smo_solve_status {
-    SMO_SOLVE_OPTIMAL = 1,  /**< proven optimal */
-    SMO_SOLVE_FEASIBLE,     /**< feasible, optimality gap in `gap` */
-    SMO_SOLVE_INFEASIBLE,   /**< no assignment exists; `reason` says why */
-    SMO_SOLVE_TIMEOUT,      /**< no feasible solution within the limit */
-    SMO_SOLVE_ERROR         /**< solver failure; `reason` says why */
+    SMO_SOLVE_OPTIMAL = 1, /**< proven optimal */
+    SMO_SOLVE_FEASIBLE,    /**< feasible, optimality gap in `gap` */
+    SMO_SOLVE_INFEASIBLE,  /**< no assignment exists; `reason` says why */
+    SMO_SOLVE_TIMEOUT,     /**< no feasible solution within the limit */
+    SMO_SOLVE_ERROR        /**< solver failure; `reason` says why */
 };
 
 /** Objective weights (see docs/architecture.md for the model). */
@@ -83,8 +83,8 @@ struct smo_place_result {
     int32_t *assignment; /**< caller-allocated, n_services entries */
     int status;          /**< enum smo_solve_status */
     double objective;
-    double bound; /**< best lower bound known */
-    double gap;   /**< relative gap, 0 when optimal */
+    double bound;                   /**< best lower bound known */
+    double gap;                     /**< relative gap, 0 when optimal */
     struct smo_place_weights terms; /**< objective per term (weighted) */
     double solve_ms;
     char reason[512];
@@ -92,12 +92,12 @@ struct smo_place_result {
 
 struct smo_scale_service {
     const char *id;
-    uint32_t cluster; /**< cluster index */
-    double cpu;       /**< cores per replica */
-    uint32_t gpu;     /**< devices per replica */
+    uint32_t cluster;                    /**< cluster index */
+    double cpu;                          /**< cores per replica */
+    uint32_t gpu;                        /**< devices per replica */
     uint32_t min_replicas, max_replicas; /**< hard bounds, min >= 1 */
-    uint32_t prev;     /**< current replicas */
-    uint32_t max_step; /**< |r - prev| bound; 0: unbounded */
+    uint32_t prev;                       /**< current replicas */
+    uint32_t max_step;                   /**< |r - prev| bound; 0: unbounded */
     double alpha, beta; /**< capacity: alpha * r + beta requests/s */
     double lambda;      /**< measured demand, requests/s */
 };

@@ -18,9 +18,8 @@ extern "C" {
 /** Descriptor text, borrowed for the callback. `media_type` is a hint
  *  ("application/yaml", "application/json") or NULL. On failure `text` is
  *  NULL and `st` says why (ENOENT, EAUTH, EPROTO, ETOOBIG...). */
-typedef void (*smo_source_cb)(void *arg, const smo_status *st,
-                              const char *text, size_t len,
-                              const char *media_type);
+typedef void (*smo_source_cb)(void *arg, const smo_status *st, const char *text,
+                              size_t len, const char *media_type);
 
 struct smo_source_ops {
     uint32_t size; /**< sizeof(struct smo_source_ops) */

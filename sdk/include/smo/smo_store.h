@@ -44,7 +44,7 @@ enum smo_store_coll {
 #define SMO_COLL_MAX SMO_COLL_META
 
 /** Expected revision: any, must not exist, or an exact value (> 0). */
-#define SMO_REV_ANY ((int64_t)-1)
+#define SMO_REV_ANY    ((int64_t)-1)
 #define SMO_REV_ABSENT ((int64_t)0)
 
 struct smo_store_write {
@@ -68,8 +68,8 @@ typedef void (*smo_store_commit_cb)(void *arg, const smo_status *st,
 struct smo_store_ops {
     uint32_t size; /**< sizeof(struct smo_store_ops) */
     /** Mandatory. */
-    int (*get)(void *state, uint32_t coll, const char *key,
-               smo_store_get_cb cb, void *arg, smo_status *st);
+    int (*get)(void *state, uint32_t coll, const char *key, smo_store_get_cb cb,
+               void *arg, smo_status *st);
     /** Mandatory. `filter` is borrowed (NULL: everything). */
     int (*list)(void *state, uint32_t coll, const json_t *filter,
                 smo_store_list_cb cb, void *arg, smo_status *st);

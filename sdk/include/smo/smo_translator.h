@@ -25,12 +25,12 @@ enum smo_res_field {
 
 /** Per-replica resources of one service. */
 struct smo_resources {
-    uint32_t size;          /**< sizeof(struct smo_resources) */
-    uint32_t set;           /**< enum smo_res_field bits with a value */
-    double cpu;             /**< cores */
-    uint64_t memory;        /**< bytes */
-    uint64_t storage;       /**< bytes */
-    uint32_t gpu;           /**< devices */
+    uint32_t size;    /**< sizeof(struct smo_resources) */
+    uint32_t set;     /**< enum smo_res_field bits with a value */
+    double cpu;       /**< cores */
+    uint64_t memory;  /**< bytes */
+    uint64_t storage; /**< bytes */
+    uint32_t gpu;     /**< devices */
 };
 
 struct smo_translator_ops {
