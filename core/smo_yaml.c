@@ -497,6 +497,11 @@ static int on_start(struct builder *b, yaml_event_t *ev, bool map)
                           : (const char *)ev->data.sequence_start.tag;
     if (tag && strcmp(tag, map ? TAG_PREFIX "map" : TAG_PREFIX "seq") != 0)
         return b_err(b, m, SMO_EINVAL, "unsupported tag %s", tag);
+    if (b->depth && json_is_object(b->st[b->depth - 1].node) &&
+        !b->st[b->depth - 1].key)
+        return b_err(b, m, SMO_EINVAL,
+                     "a mapping key must be a scalar, not a %s",
+                     map ? "mapping" : "sequence");
     if (b->depth >= b->max_depth)
         return b_err(b, m, SMO_ETOOBIG, "nesting deeper than %zu levels",
                      b->max_depth);

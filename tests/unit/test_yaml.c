@@ -160,6 +160,8 @@ static void test_errors(void **state)
               "<input>:2:1: more than one YAML document");
     parse_err("a: \"\\xff\xff\"\n", NULL, SMO_EINVAL,
               "<input>: byte 8: invalid leading UTF-8 octet");
+    parse_err("? [a]\n: 1\n", NULL, SMO_EINVAL,
+              "<input>:1:3: a mapping key must be a scalar, not a sequence");
     parse_err("{\"a\": 1, \"a\": 2}", NULL, SMO_EINVAL,
               "<input>:1:15: a: duplicate key \"a\"");
 }
