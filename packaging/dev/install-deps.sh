@@ -4,9 +4,11 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config
-            libuv1-dev libyaml-dev libjansson-dev libcurl4-openssl-dev)
+            libuv1-dev libyaml-dev libjansson-dev libcurl4-openssl-dev
+            libsqlite3-dev libpq-dev coinor-libcbc-dev)
 test_pkgs=(libcmocka-dev python3 openssl ca-certificates
-           clang libclang-rt-14-dev clang-format time procps)
+           clang libclang-rt-14-dev clang-format time procps
+           postgresql)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
