@@ -154,6 +154,7 @@ int smo__daemon_run(const struct smo__daemon_opts *o)
         smo__log(3, "core", "cannot initialise the runtime");
         return 1;
     }
+    rt->log_override = o->log_level;
     if (smo__rt_apply_config(rt, &errs)) {
         for (size_t i = 0; i < errs.n; i++)
             smo__log(3, "core", "%s", errs.lines[i]);
@@ -170,8 +171,6 @@ int smo__daemon_run(const struct smo__daemon_opts *o)
         return 1;
     }
     smo__errlist_free(&errs);
-    if (o->log_level >= 0)
-        smo__log_setup(-1, o->log_level);
 
     uv_signal_init(rt->loop, &rt->sig_term);
     uv_signal_init(rt->loop, &rt->sig_int);

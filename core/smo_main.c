@@ -11,6 +11,7 @@
 #include "smo_conf.h"
 #include "smo_daemon.h"
 #include "smo_loader.h"
+#include "smo_offline.h"
 #include "smo_log.h"
 #include "smo_rt.h"
 #include "smo_schema.h"
@@ -24,26 +25,31 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: smod COMMAND [OPTIONS]\n"
-            "\n"
-            "Commands:\n"
-            "  run            run the daemon in the foreground\n"
-            "  check-config   validate the configuration without starting\n"
-            "  plugins        list the plugins found and their settings\n"
-            "  version        print the version\n"
-            "\n"
-            "Options:\n"
-            "  -c, --conf DIR        configuration directory (default "
-            "$SMO_CONF_DIR or %s)\n"
-            "  -d, --data DIR        data directory (default $SMO_DATA_DIR, "
-            "engine.data_dir or %s)\n"
-            "  -p, --plugin-dir DIR  search DIR for plugins first "
-            "(repeatable)\n"
-            "  -l, --log-level LVL   error|warning|notice|info|debug\n"
-            "  -o, --output FMT      table|json (plugins, check-config)\n"
-            "  -h, --help            this help\n",
-            SMO_CONFDIR, SMO_DATADIR);
+    fprintf(
+        f,
+        "usage: smod COMMAND [OPTIONS]\n"
+        "\n"
+        "Commands:\n"
+        "  run            run the daemon in the foreground\n"
+        "  check-config   validate the configuration without starting\n"
+        "  plugins        list the plugins found and their settings\n"
+        "  validate REF   check a descriptor (file path, oci://, http(s)://)"
+        "\n"
+        "                 and show its translated services\n"
+        "  version        print the version\n"
+        "\n"
+        "Options:\n"
+        "  -c, --conf DIR        configuration directory (default "
+        "$SMO_CONF_DIR or %s)\n"
+        "  -d, --data DIR        data directory (default $SMO_DATA_DIR, "
+        "engine.data_dir or %s)\n"
+        "  -p, --plugin-dir DIR  search DIR for plugins first "
+        "(repeatable)\n"
+        "  -l, --log-level LVL   error|warning|notice|info|debug\n"
+        "  -o, --output FMT      table|json (validate also: yaml, the\n"
+        "                        canonical descriptor)\n"
+        "  -h, --help            this help\n",
+        SMO_CONFDIR, SMO_DATADIR);
 }
 
 struct opts {
@@ -51,6 +57,8 @@ struct opts {
     const char *data;
     const char *output;
     int log_level;
+    const char *args[4]; /* positional arguments */
+    int n_args;
 };
 
 static void add_plugin_dir(const char *d)
@@ -97,9 +105,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             }
             break;
         case 'o':
-            if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
+            if (strcmp(optarg, "json") && strcmp(optarg, "table") &&
+                strcmp(optarg, "yaml")) {
                 fprintf(stderr,
-                        "smod: --output: expected table or json, "
+                        "smod: --output: expected table, json or yaml, "
                         "found \"%s\"\n",
                         optarg);
                 return -1;
@@ -114,9 +123,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             return -1;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "smod: unexpected argument \"%s\"\n", argv[optind]);
-        return -1;
+    while (optind < argc) {
+        if (o->n_args == 4) {
+            fprintf(stderr, "smod: unexpected argument \"%s\"\n", argv[optind]);
+            return -1;
+        }
+        o->args[o->n_args++] = argv[optind++];
     }
     if (!o->conf)
         o->conf = getenv("SMO_CONF_DIR");
@@ -313,6 +325,13 @@ int main(int argc, char **argv)
     if (o.log_level >= 0)
         smo__log_setup(-1, o.log_level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    int want = strcmp(cmd, "validate") == 0 ? 1 : 0;
+    if (o.n_args != want) {
+        fprintf(stderr, "smod %s: %s\n", cmd,
+                want ? "expected one descriptor reference"
+                     : "takes no positional argument");
+        return 2;
+    }
     int rc;
     if (strcmp(cmd, "run") == 0) {
         struct smo__daemon_opts d;
@@ -326,6 +345,8 @@ int main(int argc, char **argv)
         rc = cmd_check(&o);
     else if (strcmp(cmd, "plugins") == 0)
         rc = cmd_plugins(&o);
+    else if (strcmp(cmd, "validate") == 0)
+        rc = smo__cmd_validate(o.conf, o.args[0], o.output, o.log_level);
     else {
         fprintf(stderr, "smod: unknown command \"%s\"\n", cmd);
         usage(stderr);

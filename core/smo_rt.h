@@ -73,6 +73,10 @@ struct smo_rt {
     struct smo__events *events;
     struct smo__methods *methods;
     int64_t shutdown_timeout_ms;
+    /* Bit (1 << kind) set for the kinds to instantiate; 0: all. Offline
+     * commands (validate, plan) only need sources, translators, solvers. */
+    uint32_t kind_mask;
+    int log_override; /* >= 0: the log level, whatever engine.log_level */
     bool shutting_down;
     bool ready;
     uint64_t start_ms;
@@ -223,6 +227,17 @@ void smo__reply_err(struct smo__reply *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /** Register the system.* methods. */
 void smo__system_methods_register(struct smo_rt *rt);
+
+/* ---- descriptor sources (smo_resolve.c) ---- */
+
+/** Text of a descriptor reference, borrowed for the callback; on failure
+ *  `text` is NULL and `st` says why. */
+typedef void (*smo__resolve_cb)(void *arg, const smo_status *st,
+                                const char *text, size_t len);
+/** Offer `ref` to each active source in configuration order; the first
+ *  that accepts it resolves it. The callback always runs later. */
+int smo__resolve_descriptor(struct smo_rt *rt, const char *ref,
+                            smo__resolve_cb cb, void *arg, smo_status *st);
 
 /* ---- systemd (smo_notify.c) ---- */
 

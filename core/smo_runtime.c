@@ -33,6 +33,7 @@ struct smo_rt *smo__rt_new(uv_loop_t *loop, const char *conf_dir,
     rt->conf_dir = strdup(conf_dir ? conf_dir : "conf.d");
     rt->data_dir = strdup(data_dir ? data_dir : ".");
     rt->shutdown_timeout_ms = 30000;
+    rt->log_override = -1;
     smo__loader_init(&rt->loader, NULL);
     smo__host_init(rt, &rt->host);
     rt->metrics = smo__metrics_new();
@@ -107,6 +108,7 @@ struct plan {
     smo_instance *old;
     smo_instance *inst;
     int action;
+    bool skip; /* kind not wanted (kind_mask) */
     bool started;
     bool reconfigured;
 };
@@ -137,6 +139,10 @@ static int prepare_all(struct smo_rt *rt, struct smo__conf *conf,
     for (size_t i = 0; i < conf->n_inst; i++) {
         const struct smo__conf_instance *ci = &conf->inst[i];
         pl[i].ci = ci;
+        if (rt->kind_mask && !(rt->kind_mask & (1u << ci->kind))) {
+            pl[i].skip = true;
+            continue;
+        }
         smo_status st;
         smo_status_clear(&st);
         if (smo__loader_find(&rt->loader, ci->kind, ci->plugin, &pl[i].p,
@@ -191,7 +197,8 @@ int smo__rt_check_config(struct smo_rt *rt, struct smo__errlist *errs)
 
 static void apply_engine(struct smo_rt *rt, const struct smo__engine_cfg *e)
 {
-    int lvl = smo__log_level_parse(e->log_level);
+    int lvl = rt->log_override >= 0 ? rt->log_override
+                                    : smo__log_level_parse(e->log_level);
     int fmt = smo__log_format_parse(e->log_format);
     smo__log_setup(fmt, lvl);
     rt->shutdown_timeout_ms = e->shutdown_timeout_ms;
@@ -241,6 +248,8 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
 
     /* Decide, per instance, whether the running one can stay. */
     for (size_t i = 0; i < n; i++) {
+        if (pl[i].skip)
+            continue;
         smo_instance *old = smo__rt_find(rt, pl[i].ci->name);
         pl[i].old = old;
         if (old && old->plugin == pl[i].p &&
@@ -255,7 +264,7 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
     /* Build: create and start every new instance. */
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        if (pl[i].action != ACT_NEW)
+        if (pl[i].skip || pl[i].action != ACT_NEW)
             continue;
         smo_status st;
         smo_status_clear(&st);
@@ -319,6 +328,8 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
     smo_instance *head = NULL, **tail = &head;
     for (size_t i = 0; i < n; i++) {
         smo_instance *inst;
+        if (pl[i].skip)
+            continue;
         if (pl[i].action == ACT_NEW)
             inst = pl[i].inst;
         else {

@@ -213,6 +213,33 @@ void smo__format_duration(int64_t ms, char *buf, size_t n)
     }
 }
 
+void smo__format_bytes(uint64_t b, char *buf, size_t n)
+{
+    /* The shorter of the best binary and the best decimal spelling. */
+    static const char *const bin[] = {"Ei", "Pi", "Ti", "Gi", "Mi", "Ki"};
+    static const char *const dec[] = {"E", "P", "T", "G", "M", "k"};
+    char a[32], d[32];
+    snprintf(a, sizeof a, "%llu", (unsigned long long)b);
+    snprintf(d, sizeof d, "%llu", (unsigned long long)b);
+    for (int i = 0; b && i < 6; i++) {
+        uint64_t m = 1ull << (10 * (6 - i));
+        if (b % m == 0) {
+            snprintf(a, sizeof a, "%llu%s", (unsigned long long)(b / m),
+                     bin[i]);
+            break;
+        }
+    }
+    uint64_t m = 1000000000000000000ull;
+    for (int i = 0; b && i < 6; i++, m /= 1000) {
+        if (b % m == 0) {
+            snprintf(d, sizeof d, "%llu%s", (unsigned long long)(b / m),
+                     dec[i]);
+            break;
+        }
+    }
+    snprintf(buf, n, "%s", strlen(d) < strlen(a) ? d : a);
+}
+
 int smo__check_dns_label(const char *name, size_t max_len, smo_status *st)
 {
     char sb[200];

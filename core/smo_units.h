@@ -22,6 +22,9 @@ int smo__parse_duration(const char *text, int64_t *ms, smo_status *st);
 /** Format milliseconds as the shortest duration string ("1m30s"). */
 void smo__format_duration(int64_t ms, char *buf, size_t n);
 
+/** Bytes as the shortest exact quantity: "2Gi", "10G", "1536" (n >= 16). */
+void smo__format_bytes(uint64_t bytes, char *buf, size_t n);
+
 /** DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, 1..max_len (max_len 0:
  *  63). The message says exactly what is wrong. */
 int smo__check_dns_label(const char *name, size_t max_len, smo_status *st);
