@@ -194,6 +194,7 @@ struct frame {
     json_t *explicit_keys; /* keys set explicitly (merge-key semantics) */
     size_t count;          /* nodes created under this frame (for anchors) */
     int key_line;          /* line of the pending key */
+    bool key_plain;        /* the pending key was a plain scalar */
 };
 
 struct anchor {
@@ -331,7 +332,7 @@ static int attach(struct builder *b, json_t *val, const yaml_mark_t *m)
     char *key = f->key;
     f->key = NULL;
     int r = 0;
-    if (strcmp(key, "<<") == 0) {
+    if (strcmp(key, "<<") == 0 && f->key_plain) {
         r = merge_into(b, f, val, m);
         json_decref(val);
     } else if (json_object_get(f->explicit_keys, key)) {
@@ -433,6 +434,8 @@ static int on_scalar(struct builder *b, yaml_event_t *ev)
         struct frame *f = &b->st[b->depth - 1];
         f->key = strndup(val, len);
         f->key_line = line;
+        /* Only a plain << is a merge key; "<<" quoted is a literal key. */
+        f->key_plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         if (!f->key)
             return SMO_ENOMEM;
         if (ev->data.scalar.anchor)
@@ -569,6 +572,7 @@ static int on_alias(struct builder *b, yaml_event_t *ev)
             return b_err(b, m, SMO_EINVAL, "alias \"%s\" used as a key", name);
         struct frame *f = &b->st[b->depth - 1];
         f->key = strdup(json_string_value(a->node));
+        f->key_plain = false;
         return f->key ? 0 : SMO_ENOMEM;
     }
     /* The budget counts expanded nodes: an alias bomb stops here before it
@@ -797,7 +801,7 @@ static int emit_node(yaml_emitter_t *e, const json_t *j)
         json_object_foreach((json_t *)j, k, v)
         {
             json_t *kr = smo__yaml_resolve_plain(k, strlen(k));
-            yaml_scalar_style_t ks = json_is_string(kr)
+            yaml_scalar_style_t ks = json_is_string(kr) && strcmp(k, "<<") != 0
                                          ? YAML_ANY_SCALAR_STYLE
                                          : YAML_DOUBLE_QUOTED_SCALAR_STYLE;
             json_decref(kr);

@@ -91,6 +91,18 @@ static void test_anchors_and_merge(void **state)
                          json_array_get(json_object_get(j, "list"), 1), "x")),
                      1);
     json_decref(j);
+    /* Only a plain << merges; quoted (and JSON) it is an ordinary key. */
+    j = parse_ok("\"<<\": false\n");
+    assert_true(json_is_false(json_object_get(j, "<<")));
+    char *y = NULL;
+    size_t n = 0;
+    smo_status st;
+    assert_int_equal(smo__yaml_emit(j, &y, &n, &st), 0);
+    json_t *back = parse_ok(y);
+    assert_true(json_equal(j, back));
+    json_decref(back);
+    free(y);
+    json_decref(j);
     parse_err("a: *nope\n", NULL, SMO_EINVAL,
               "<input>:1:4: unknown anchor \"nope\"");
 }
