@@ -236,6 +236,8 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
         return SMO_ECONFIG;
     }
     smo__loader_set_path(&rt->loader, conf->ecfg.plugin_path);
+    if (!rt->conf) /* first load: instances log at the configured level */
+        apply_engine(rt, &conf->ecfg);
     struct plan *pl = NULL;
     if (prepare_all(rt, conf, &pl, errs)) {
         smo__conf_free(conf);

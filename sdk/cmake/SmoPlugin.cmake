@@ -1,8 +1,8 @@
-# smo_add_plugin(<kind>_<name> SOURCES ... [LIBS ...])
+# smo_add_plugin(<kind>_<name> SOURCES ... [LIBS ...] [INCLUDES ...])
 # Builds smo_<kind>_<name>.so: hidden visibility, only smo_plugin_entry
 # exported, no undefined symbols (-z defs), installed into the plugin dir.
 function(smo_add_plugin id)
-  cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(P "" "" "SOURCES;LIBS;INCLUDES" ${ARGN})
   set(target smo_${id})
   add_library(${target} MODULE ${P_SOURCES})
   set_target_properties(${target} PROPERTIES
@@ -17,6 +17,13 @@ function(smo_add_plugin id)
     target_link_libraries(${target} PRIVATE smo::sdk)
   endif()
   target_link_libraries(${target} PRIVATE ${P_LIBS})
+  set(_inc "")
+  foreach(d ${P_INCLUDES})
+    get_filename_component(a ${d} ABSOLUTE)
+    list(APPEND _inc ${a})
+  endforeach()
+  target_include_directories(${target} PRIVATE ${_inc})
+  set_property(GLOBAL PROPERTY SMO_PLUGIN_${id}_INCLUDES ${_inc})
   # Remembered so that plugin unit tests can compile the same sources.
   set(_abs "")
   foreach(src ${P_SOURCES})

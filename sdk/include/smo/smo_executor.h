@@ -14,7 +14,10 @@
  *    "pods":   {...}, "gpu": {...},          (same three keys, numbers)
  *    "labels": {"k": "v"}, "provider": "", "region": "", "zones": []}
  * cpu in cores, memory in bytes, pods and gpu in units. `available` is
- * false when the backend has no resource summary for the cluster.
+ * false when the backend has no resource summary for the cluster. An
+ * optional `"counts_own_releases": true` says that `allocated` already
+ * includes every release this executor accepted (the core then reserves
+ * nothing extra for releases it just installed there).
  */
 #ifndef SMO_EXECUTOR_H
 #define SMO_EXECUTOR_H
@@ -37,6 +40,13 @@ struct smo_release {
     const char *cluster;   /**< placement target, NULL for static */
     bool reuse_values;     /**< upgrade keeping the release's values */
     const char *operation; /**< operation id, for logs */
+    /* What the service asks for, as translated: hints for executors that
+     * account capacity themselves (the simulator); a real backend learns
+     * it from the workloads. */
+    double cpu;        /**< cores per replica */
+    uint64_t memory;   /**< bytes per replica */
+    uint32_t gpu;      /**< devices per replica */
+    uint32_t replicas; /**< replicas to run */
 };
 
 /** `result` is new or NULL: details for the operation record, e.g.
