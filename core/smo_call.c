@@ -118,6 +118,22 @@ void smo__reply_err(struct smo__reply *r, int code, const char *fmt, ...)
     complete(r);
 }
 
+void smo__reply_err_detail(struct smo__reply *r, int code, json_t *detail,
+                           const char *fmt, ...)
+{
+    if (r->completed) {
+        json_decref(detail);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    r->st.code = code < 0 ? code : SMO_EIO;
+    vsnprintf(r->st.msg, sizeof r->st.msg, fmt, ap);
+    va_end(ap);
+    r->result = detail;
+    complete(r);
+}
+
 static void reply_cancel(struct smo__handle *h)
 {
     struct smo__reply *r = (struct smo__reply *)h;

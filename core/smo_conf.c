@@ -56,6 +56,49 @@ static const struct smo_config_field path_elem[] = {
     {0}};
 
 #define EOFF(m) offsetof(struct smo__engine_cfg, m)
+static const struct smo_config_field weight_fields[] = {
+    {"net", SMO_CFG_DOUBLE, SMO_CFG_MIN, "1", 0, 0, NULL, NULL, EOFF(w_net),
+     "per connection whose two services are on different clusters"},
+    {"balance", SMO_CFG_DOUBLE, SMO_CFG_MIN, "10", 0, 0, NULL, NULL,
+     EOFF(w_balance), "times the peak cluster cpu utilisation (0..1)"},
+    {"move", SMO_CFG_DOUBLE, SMO_CFG_MIN, "10", 0, 0, NULL, NULL, EOFF(w_move),
+     "per service moved away from its cluster on re-placement"},
+    {"cost", SMO_CFG_DOUBLE, SMO_CFG_MIN, "1", 0, 0, NULL, NULL, EOFF(w_cost),
+     "times price per core (label smo.io/cost-per-core, or "
+     "smo.io/carbon-intensity for energyEfficiency graphs)"},
+    {0}};
+static const struct smo_config_field ms_elem[] = {
+    {NULL, SMO_CFG_DOUBLE, SMO_CFG_MIN, NULL, 0, 0, NULL, NULL,
+     SMO_CFG_NO_OFFSET, "milliseconds"},
+    {0}};
+static const struct smo_config_field placement_fields[] = {
+    {"weights", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, weight_fields,
+     SMO_CFG_NO_OFFSET, "objective weights"},
+    {"time_limit", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "1s", 10,
+     600000, NULL, NULL, EOFF(solve_time_limit_ms),
+     "solver time limit per placement"},
+    {"gap", SMO_CFG_DOUBLE, SMO_CFG_MIN | SMO_CFG_MAX, "0.005", 0, 1, NULL,
+     NULL, EOFF(rel_gap), "relative optimality gap accepted"},
+    {"solver", SMO_CFG_STRING, 0, NULL, 0, 0, NULL, NULL, EOFF(solver),
+     "solver instance to use (default: the first configured)"},
+    {"latency", SMO_CFG_MAP, 0, "{}", 0, 0, NULL, ms_elem, EOFF(latency),
+     "inter-cluster latency in ms, keys \"clusterA|clusterB\""},
+    {0}};
+static const struct smo_config_field operation_fields[] = {
+    {"step_timeout", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "10m", 100,
+     86400000, NULL, NULL, EOFF(step_timeout_ms),
+     "a step whose backend never answers fails after this long"},
+    {"pending_window", SMO_CFG_DURATION, SMO_CFG_MAX, "60s", 0, 3600000, NULL,
+     NULL, EOFF(pending_window_ms),
+     "how long capacity stays reserved after an install on an executor "
+     "whose inventory lags behind"},
+    {"resume_on_start", SMO_CFG_BOOL, 0, "true", 0, 0, NULL, NULL,
+     EOFF(resume_on_start),
+     "resume the operations a previous run left unfinished"},
+    {"executor", SMO_CFG_STRING, 0, NULL, 0, 0, NULL, NULL, EOFF(executor),
+     "executor instance to use (default: the first configured)"},
+    {0}};
+
 static const struct smo_config_field engine_fields[] = {
     {"log_level", SMO_CFG_ENUM, 0, "info", 0, 0, level_values, NULL,
      EOFF(log_level),
@@ -83,6 +126,10 @@ static const struct smo_config_field engine_fields[] = {
     {"events_buffer", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "1000", 10,
      1000000, NULL, NULL, EOFF(events_buffer),
      "Recent events kept in memory for the API."},
+    {"placement", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, placement_fields,
+     SMO_CFG_NO_OFFSET, "how services are placed"},
+    {"operations", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, operation_fields,
+     SMO_CFG_NO_OFFSET, "how lifecycle operations run"},
     {0}};
 #undef EOFF
 

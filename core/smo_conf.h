@@ -33,6 +33,17 @@ struct smo__engine_cfg {
     int64_t threadpool_size;
     int64_t http_max_connections;
     int64_t events_buffer;
+    /* engine.placement */
+    double w_net, w_balance, w_move, w_cost;
+    int64_t solve_time_limit_ms;
+    double rel_gap;
+    const char *solver;
+    const json_t *latency;
+    /* engine.operations */
+    int64_t step_timeout_ms;
+    int64_t pending_window_ms;
+    bool resume_on_start;
+    const char *executor;
 };
 
 struct smo__conf {

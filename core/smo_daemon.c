@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "smo_daemon.h"
+#include "smo_engine.h"
 #include "smo_log.h"
 #include "smo_rt.h"
 
@@ -189,6 +190,10 @@ int smo__daemon_run(const struct smo__daemon_opts *o)
                        every ? every : 1);
         rt->watchdog_on = true;
     }
+
+    struct smo__engine *engine = smo__engine_new(rt);
+    smo__engine_methods_register(rt);
+    smo__engine_start(engine);
 
     rt->ready = true;
     double ready_ms = (double)(uv_hrtime() - t0) / 1e6;

@@ -23,6 +23,7 @@ struct smo__http;
 struct smo__metrics;
 struct smo__events;
 struct smo__methods;
+struct smo__engine;
 
 /* Something an instance owns that must be cancelled when it stops. */
 struct smo__handle {
@@ -87,6 +88,7 @@ struct smo_rt {
     uv_timer_t watchdog;
     bool signals_on, watchdog_on;
     void (*on_shutdown_done)(struct smo_rt *rt);
+    struct smo__engine *engine; /* NULL in offline commands */
     smo_metric *m_reloads;
 };
 
@@ -225,6 +227,11 @@ int smo__call(smo_instance *self, const char *method, json_t *params,
 void smo__reply_ok(struct smo__reply *r, json_t *result);
 void smo__reply_err(struct smo__reply *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/** An error with details (stolen), e.g. {"errors": [...]}: the caller
+ *  receives them as `result` beside the failed status. */
+void smo__reply_err_detail(struct smo__reply *r, int code, json_t *detail,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /** Register the system.* methods. */
 void smo__system_methods_register(struct smo_rt *rt);
 

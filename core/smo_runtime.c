@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "smo_engine.h"
 #include "smo_log.h"
 #include "smo_rt.h"
 
@@ -70,6 +71,7 @@ void smo__rt_free(struct smo_rt *rt)
 {
     if (!rt)
         return;
+    smo__engine_free(rt->engine);
     smo__instance_cancel_all(&rt->core);
     if (rt->http) {
         smo__http_free(rt->http);
@@ -454,6 +456,12 @@ static void shutdown_stage(struct wave *w)
         done(rt);
 }
 
+static void engine_drained(void *arg)
+{
+    struct wave *w = arg;
+    shutdown_stage(w);
+}
+
 void smo__rt_shutdown(struct smo_rt *rt, void (*done)(struct smo_rt *rt))
 {
     if (rt->shutting_down)
@@ -463,7 +471,12 @@ void smo__rt_shutdown(struct smo_rt *rt, void (*done)(struct smo_rt *rt))
     rt->on_shutdown_done = done;
     struct wave *w = calloc(1, sizeof *w);
     w->rt = rt;
-    shutdown_stage(w);
+    /* The engine first: steps in flight finish (or stay in the journal)
+     * while the plugins they use still run. */
+    if (rt->engine)
+        smo__engine_stop(rt->engine, engine_drained, w);
+    else
+        shutdown_stage(w);
 }
 
 /* ------------------------------------------------------------- queries -- */

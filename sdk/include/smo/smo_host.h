@@ -121,8 +121,9 @@ typedef void (*smo_spawn_cb)(void *arg, const smo_status *st,
 
 /* ---------------------------------------------------------------- calls -- */
 
-/** Result of a core method. `result` is new (the receiver owns it) or NULL
- *  on failure; `st->code` maps onto HTTP statuses in the API frontend. */
+/** Result of a core method. `result` is new (the receiver owns it): the
+ *  answer on success; on failure NULL or details such as {"errors": [...]}.
+ *  `st->code` maps onto HTTP statuses in the API frontend. */
 typedef void (*smo_call_cb)(void *arg, const smo_status *st, json_t *result);
 
 /* -------------------------------------------------------------- metrics -- */
