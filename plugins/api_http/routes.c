@@ -1,0 +1,204 @@
+#define _GNU_SOURCE
+#include "routes.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The original SMO's routes (both API generations: GET actions of V2, POST
+ * of V3) and SMO's own. Order matters only for documentation. */
+const struct api_route smo__api_routes[] = {
+    {"GET", "/healthz", NULL, ROLE_NONE, K_HEALTH, NULL},
+    {"GET", "/readyz", "system.ready", ROLE_NONE, K_READY, NULL},
+    {"GET", "/metrics", "system.metrics", ROLE_READ, K_METRICS, NULL},
+    {"GET", "/openapi.json", NULL, ROLE_NONE, K_OPENAPI, NULL},
+    {"GET", "/docs", NULL, ROLE_NONE, K_DOCS, NULL},
+    {"GET", "/version", "system.version", ROLE_READ, K_CALL, NULL},
+    {"GET", "/project/{project}/graphs", "graph.list", ROLE_READ, K_LIST,
+     "graphs"},
+    {"POST", "/project/{project}/graphs", "graph.deploy", ROLE_ADMIN,
+     K_DESCRIPTOR, "deploy"},
+    {"GET", "/graphs", "graph.list", ROLE_READ, K_LIST, "graphs"},
+    {"POST", "/graphs/plan", "graph.plan", ROLE_READ, K_DESCRIPTOR, "plan"},
+    {"GET", "/graphs/{name}", "graph.get", ROLE_READ, K_CALL, NULL},
+    {"DELETE", "/graphs/{name}", "graph.remove", ROLE_ADMIN, K_ACTION,
+     "remove"},
+    {"GET|POST", "/graphs/{name}/start", "graph.start", ROLE_ADMIN, K_ACTION,
+     "start"},
+    {"GET|POST", "/graphs/{name}/stop", "graph.stop", ROLE_ADMIN, K_ACTION,
+     "stop"},
+    {"GET|POST", "/graphs/{name}/placement", "graph.place", ROLE_ADMIN,
+     K_ACTION, "place"},
+    {"GET", "/operations", "operation.list", ROLE_READ, K_CALL, NULL},
+    {"GET", "/operations/{id}", "operation.get", ROLE_READ, K_CALL, NULL},
+    {"GET", "/events", "events.list", ROLE_READ, K_CALL, NULL},
+    {"POST", "/alerts", "alerts.receive", ROLE_ALERTS, K_ALERTS, NULL},
+    {"GET", "/clusters", "cluster.list", ROLE_READ, K_CLUSTERS, NULL},
+    {"GET", "/clusters/", "cluster.list", ROLE_READ, K_CLUSTERS, NULL},
+    {"POST", "/clusters/sync", "cluster.sync", ROLE_ADMIN, K_CLUSTERS, NULL},
+    {"POST", "/v1/reload", "system.reload", ROLE_ADMIN, K_CALL, NULL},
+};
+const size_t smo__api_n_routes =
+    sizeof smo__api_routes / sizeof smo__api_routes[0];
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *smo__api_unescape(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int h = i + 2 < len ? hexval((unsigned char)s[i + 1]) : -1;
+            int l = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
+            if (h < 0 || l < 0) {
+                free(out);
+                return NULL;
+            }
+            c = h * 16 + l;
+            i += 2;
+        } else if (c == '+')
+            c = ' ';
+        if (c < 0x20 || c == 0x7f) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static bool method_in(const char *list, const char *m, size_t ml)
+{
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, "|");
+        if (n == ml && !strncmp(p, m, ml))
+            return true;
+        p += n;
+        if (*p == '|')
+            p++;
+    }
+    return false;
+}
+
+/* Match one pattern; variables captured into `vars` when it matches. */
+static bool match_pattern(const char *pat, const char *path, size_t len,
+                          json_t *vars)
+{
+    size_t i = 0;
+    const char *p = pat;
+    json_t *tmp = json_object();
+    while (*p) {
+        if (*p == '{') {
+            const char *end = strchr(p, '}');
+            if (!end)
+                break;
+            size_t start = i;
+            while (i < len && path[i] != '/')
+                i++;
+            if (i == start || i - start > 253) {
+                json_decref(tmp);
+                return false;
+            }
+            char *val = smo__api_unescape(path + start, i - start);
+            if (!val || !*val || strchr(val, '/')) {
+                free(val);
+                json_decref(tmp);
+                return false;
+            }
+            char key[32];
+            snprintf(key, sizeof key, "%.*s", (int)(end - p - 1), p + 1);
+            json_t *js = json_string(val);
+            free(val);
+            if (!js) { /* not UTF-8 */
+                json_decref(tmp);
+                return false;
+            }
+            json_object_set_new(tmp, key, js);
+            p = end + 1;
+            continue;
+        }
+        if (i >= len || path[i] != *p) {
+            json_decref(tmp);
+            return false;
+        }
+        i++;
+        p++;
+    }
+    if (i != len) {
+        json_decref(tmp);
+        return false;
+    }
+    json_object_update(vars, tmp);
+    json_decref(tmp);
+    return true;
+}
+
+int smo__api_match(const char *method, size_t method_len, const char *path,
+                   size_t path_len, const struct api_route **out, json_t *vars)
+{
+    bool path_seen = false;
+    *out = NULL;
+    for (size_t r = 0; r < smo__api_n_routes; r++) {
+        const struct api_route *rt = &smo__api_routes[r];
+        json_t *v = json_object();
+        if (!match_pattern(rt->pattern, path, path_len, v)) {
+            json_decref(v);
+            continue;
+        }
+        path_seen = true;
+        if (method_in(rt->methods, method, method_len)) {
+            json_object_update(vars, v);
+            json_decref(v);
+            *out = rt;
+            return MATCH_OK;
+        }
+        json_decref(v);
+    }
+    return path_seen ? MATCH_NO_METHOD : MATCH_NO_PATH;
+}
+
+int smo__api_query(const char *q, size_t len, json_t *out)
+{
+    size_t i = 0, count = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && q[j] != '&')
+            j++;
+        if (j > i) {
+            if (++count > 32)
+                return -1;
+            const char *eq = memchr(q + i, '=', j - i);
+            size_t kl = eq ? (size_t)(eq - (q + i)) : j - i;
+            char *k = smo__api_unescape(q + i, kl);
+            char *v =
+                eq ? smo__api_unescape(eq + 1, j - i - kl - 1) : strdup("");
+            json_t *js = v ? json_string(v) : NULL;
+            if (!k || !v || !js || !*k) {
+                free(k);
+                free(v);
+                json_decref(js);
+                return -1;
+            }
+            json_object_set_new(out, k, js);
+            free(k);
+            free(v);
+        }
+        i = j + 1;
+    }
+    return 0;
+}
