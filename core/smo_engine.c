@@ -699,6 +699,7 @@ void smo__engine_start(struct smo__engine *e)
                  "deployed");
         return;
     }
+    smo__engine_sync_clusters(e->rt);
     if (!smo__engine_cfg(e)->resume_on_start)
         return;
     json_t *f = json_pack("{s:b}", "unfinished", 1);

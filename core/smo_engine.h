@@ -44,5 +44,8 @@ void smo__engine_stop(struct smo__engine *e, void (*done)(void *), void *arg);
 void smo__engine_free(struct smo__engine *e);
 /** Register graph.*, operation.*, cluster.*, alerts.* core methods. */
 void smo__engine_methods_register(struct smo_rt *rt);
+/** Refresh the stored cluster inventory from the executor (start-up and
+ *  reload), logging the outcome instead of replying. */
+void smo__engine_sync_clusters(struct smo_rt *rt);
 
 #endif

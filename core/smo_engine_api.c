@@ -5,6 +5,7 @@
  * shapes (docs/api.md). */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -781,13 +782,6 @@ static void m_op_list(struct smo_rt *rt, json_t *params,
     list_coll(rt, reply, SMO_COLL_OPERATION, f, "operations");
 }
 
-static void m_clusters(struct smo_rt *rt, json_t *params,
-                       struct smo__reply *reply)
-{
-    (void)params;
-    list_coll(rt, reply, SMO_COLL_CLUSTER, NULL, "clusters");
-}
-
 static void m_events(struct smo_rt *rt, json_t *params,
                      struct smo__reply *reply)
 {
@@ -803,9 +797,42 @@ static void m_events(struct smo_rt *rt, json_t *params,
 
 struct sync_ctx {
     struct smo_rt *rt;
-    struct smo__reply *reply;
+    struct smo__reply *reply; /* NULL for the start-up sync */
     json_t *inventory;
+    bool fallback; /* cluster.list: serve the stored list on failure */
 };
+
+static void sync_ok(struct sync_ctx *c, json_t *result)
+{
+    if (c->reply)
+        smo__reply_ok(c->reply, result);
+    else {
+        smo__log(6, "engine", "cluster inventory: %zu cluster%s",
+                 json_array_size(result),
+                 json_array_size(result) == 1 ? "" : "s");
+        json_decref(result);
+    }
+}
+
+static void sync_err(struct sync_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void sync_err(struct sync_ctx *c, int code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->reply && c->fallback) {
+        /* The executor is unreachable: the last stored view, flagged. */
+        smo__log(4, "engine", "cluster inventory: %s; serving the stored list",
+                 msg);
+        list_coll(c->rt, c->reply, SMO_COLL_CLUSTER, NULL, "clusters");
+    } else if (c->reply)
+        smo__reply_err(c->reply, code, "%s", msg);
+    else
+        smo__log(4, "engine", "cluster inventory not refreshed: %s", msg);
+}
 
 static void on_synced(void *arg, const smo_status *st, const int64_t *revs,
                       size_t n)
@@ -814,9 +841,9 @@ static void on_synced(void *arg, const smo_status *st, const int64_t *revs,
     (void)n;
     struct sync_ctx *c = arg;
     if (st->code)
-        smo__reply_err(c->reply, st->code, "%s", st->msg);
+        sync_err(c, st->code, "%s", st->msg);
     else
-        smo__reply_ok(c->reply, json_incref(c->inventory));
+        sync_ok(c, json_incref(c->inventory));
     json_decref(c->inventory);
     free(c);
 }
@@ -826,8 +853,8 @@ static void sync_known(void *arg, const smo_status *st, json_t *items)
     struct sync_ctx *c = arg;
     smo_instance *store = smo__engine_store(E(c->rt));
     if (st->code || !store) {
-        smo__reply_err(c->reply, st->code ? st->code : SMO_EUNAVAIL, "%s",
-                       st->code ? st->msg : "no store");
+        sync_err(c, st->code ? st->code : SMO_EUNAVAIL, "%s",
+                 st->code ? st->msg : "no store");
         json_decref(items);
         json_decref(c->inventory);
         free(c);
@@ -876,12 +903,12 @@ static void sync_known(void *arg, const smo_status *st, json_t *items)
     smo_status s;
     smo_status_clear(&s);
     if (!k) {
-        smo__reply_ok(c->reply, json_incref(c->inventory));
+        sync_ok(c, json_incref(c->inventory));
         json_decref(c->inventory);
         free(c);
     } else if (store->plugin->ops.store.commit(store->state, w, k, on_synced, c,
                                                &s)) {
-        smo__reply_err(c->reply, s.code, "%s", s.msg);
+        sync_err(c, s.code, "%s", s.msg);
         json_decref(c->inventory);
         free(c);
     }
@@ -894,8 +921,8 @@ static void on_sync_inventory(void *arg, const smo_status *st, json_t *inv)
     struct sync_ctx *c = arg;
     smo_instance *store = smo__engine_store(E(c->rt));
     if (st->code || !json_is_array(inv) || !store) {
-        smo__reply_err(c->reply, st->code ? st->code : SMO_EPROTO, "%s",
-                       st->code ? st->msg : "bad inventory");
+        sync_err(c, st->code ? st->code : SMO_EPROTO, "%s",
+                 st->code ? st->msg : "bad inventory");
         json_decref(inv);
         free(c);
         return;
@@ -905,31 +932,51 @@ static void on_sync_inventory(void *arg, const smo_status *st, json_t *inv)
     smo_status_clear(&s);
     if (store->plugin->ops.store.list(store->state, SMO_COLL_CLUSTER, NULL,
                                       sync_known, c, &s)) {
-        smo__reply_err(c->reply, s.code, "%s", s.msg);
+        sync_err(c, s.code, "%s", s.msg);
         json_decref(inv);
         free(c);
     }
+}
+
+static void cluster_sync(struct smo_rt *rt, struct smo__reply *reply,
+                         bool fallback)
+{
+    smo_instance *ex = E(rt) ? smo__engine_executor(E(rt)) : NULL;
+    struct sync_ctx *c = calloc(1, sizeof *c);
+    c->rt = rt;
+    c->reply = reply;
+    c->fallback = fallback;
+    smo_status s;
+    smo_status_clear(&s);
+    if (!ex)
+        sync_err(c, SMO_EUNAVAIL, "no executor is configured");
+    else if (!ex->plugin->ops.executor.inventory(ex->state, on_sync_inventory,
+                                                 c, &s))
+        return;
+    else
+        sync_err(c, s.code, "%s", s.msg);
+    free(c);
 }
 
 static void m_cluster_sync(struct smo_rt *rt, json_t *params,
                            struct smo__reply *reply)
 {
     (void)params;
-    smo_instance *ex = E(rt) ? smo__engine_executor(E(rt)) : NULL;
-    if (!ex) {
-        smo__reply_err(reply, SMO_EUNAVAIL, "no executor is configured");
-        return;
-    }
-    struct sync_ctx *c = calloc(1, sizeof *c);
-    c->rt = rt;
-    c->reply = reply;
-    smo_status s;
-    smo_status_clear(&s);
-    if (ex->plugin->ops.executor.inventory(ex->state, on_sync_inventory, c,
-                                           &s)) {
-        smo__reply_err(reply, s.code, "%s", s.msg);
-        free(c);
-    }
+    cluster_sync(rt, reply, false);
+}
+
+/* A live inventory, stored as it is read, so the list shows what the
+ * clusters hold now (the original served its start-up snapshot). */
+static void m_clusters(struct smo_rt *rt, json_t *params,
+                       struct smo__reply *reply)
+{
+    (void)params;
+    cluster_sync(rt, reply, true);
+}
+
+void smo__engine_sync_clusters(struct smo_rt *rt)
+{
+    cluster_sync(rt, NULL, false);
 }
 
 /* -------------------------------------------------------- alerts -- */

@@ -72,6 +72,8 @@ static long line_of(const struct vctx *c, const char *path)
 }
 
 static void add(struct vctx *c, json_t *list, const char *path, const char *fmt,
+                va_list ap) __attribute__((format(printf, 4, 0)));
+static void add(struct vctx *c, json_t *list, const char *path, const char *fmt,
                 va_list ap)
 {
     char msg[700];

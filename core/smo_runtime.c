@@ -560,6 +560,9 @@ int smo__rt_reload(struct smo_rt *rt, json_t **report)
     } else {
         rt->reloads_ok++;
         smo__log(5, "core", "reload done in %.1f ms", ms);
+        /* The executor may have changed: refresh what /clusters shows. */
+        if (rt->engine)
+            smo__engine_sync_clusters(rt);
     }
     smo__notify("READY=1");
     if (report)

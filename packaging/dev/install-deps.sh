@@ -5,7 +5,8 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config
             libuv1-dev libyaml-dev libjansson-dev libcurl4-openssl-dev
-            libsqlite3-dev libpq-dev coinor-libcbc-dev)
+            libsqlite3-dev libpq-dev coinor-libcbc-dev
+            libh2o-dev libssl-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3 openssl ca-certificates
            clang libclang-rt-14-dev clang-format time procps
            postgresql)
