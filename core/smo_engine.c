@@ -507,6 +507,14 @@ int smo__op_create(struct smo__engine *e, const char *action, json_t *graph,
         json_decref(params);
         return smo_status_set(st, SMO_EUNAVAIL, "no store is configured");
     }
+    if (!smo__engine_executor(e)) {
+        json_decref(graph);
+        json_decref(steps);
+        json_decref(params);
+        return smo_status_set(st, SMO_EUNAVAIL,
+                              "no executor is configured: nothing can be "
+                              "deployed (see conf.d/40-executor.yaml)");
+    }
     struct smo__op *o = calloc(1, sizeof *o);
     o->e = e;
     o->id = new_id();

@@ -1016,7 +1016,85 @@ static void alert_graph(struct smo_rt *rt, json_t *params,
     } else {
         json_object_set_new(s, "status", json_string("Deploying"));
         start_op(rt, reply, "alert", g, rev, json_pack("{s:s}", "service", svc),
-                 0, svc);
+                 wait_of(params), svc);
+    }
+}
+
+/* An alert with only a service label (the original's rules carried no
+ * more): the one running graph holding that service Pending gets it; when
+ * several do, nothing is guessed. */
+struct scan_ctx {
+    struct smo_rt *rt;
+    struct smo__reply *reply;
+    char *svc;
+    json_t *wait_ms;
+};
+
+static void on_scanned(void *arg, const smo_status *st, json_t *items)
+{
+    struct scan_ctx *c = arg;
+    json_t *hit = NULL;
+    size_t n = 0, i, j;
+    json_t *it, *x;
+    json_array_foreach(items, i, it)
+    {
+        json_t *g = json_object_get(it, "doc");
+        json_array_foreach(json_object_get(g, "services"), j, x)
+        {
+            const char *name = json_string_value(json_object_get(x, "name"));
+            const char *sst = json_string_value(json_object_get(x, "status"));
+            if (name && sst && !strcmp(name, c->svc) &&
+                !strcmp(sst, "Pending")) {
+                hit = it;
+                n++;
+            }
+        }
+    }
+    if (st->code)
+        smo__reply_err(c->reply, st->code, "%s", st->msg);
+    else if (n == 1) {
+        json_t *g = json_object_get(hit, "doc");
+        json_t *p = json_pack("{s:s, s:s, s:s, s:O?}", "name",
+                              json_string_value(json_object_get(g, "name")),
+                              "service", c->svc, "project",
+                              json_string_value(json_object_get(g, "project")),
+                              "wait_ms", c->wait_ms);
+        alert_graph(c->rt, p, c->reply, json_incref(g),
+                    json_integer_value(json_object_get(hit, "rev")));
+        json_decref(p);
+    } else
+        smo__reply_ok(c->reply,
+                      json_pack("{s:s, s:s}", "result", "ignored", "reason",
+                                n ? "several graphs have this service "
+                                    "pending: add graph and project labels"
+                                  : "no graph has this service pending"));
+    json_decref(items);
+    json_decref(c->wait_ms);
+    free(c->svc);
+    free(c);
+}
+
+static void scan_pending(struct smo_rt *rt, struct smo__reply *reply,
+                         const char *svc, json_t *wait_ms)
+{
+    smo_instance *st = smo__engine_store(E(rt));
+    if (!st) {
+        smo__reply_err(reply, SMO_EUNAVAIL, "no store is configured");
+        return;
+    }
+    struct scan_ctx *c = calloc(1, sizeof *c);
+    c->rt = rt;
+    c->reply = reply;
+    c->svc = strdup(svc);
+    c->wait_ms = json_incref(wait_ms);
+    smo_status s;
+    smo_status_clear(&s);
+    if (st->plugin->ops.store.list(st->state, SMO_COLL_GRAPH, NULL, on_scanned,
+                                   c, &s)) {
+        smo__reply_err(reply, s.code, "%s", s.msg);
+        json_decref(c->wait_ms);
+        free(c->svc);
+        free(c);
     }
 }
 
@@ -1056,14 +1134,12 @@ static void m_alerts(struct smo_rt *rt, json_t *params,
         return;
     }
     if (!graph) {
-        smo__reply_ok(reply,
-                      json_pack("{s:s, s:s}", "result", "ignored", "reason",
-                                "no graph label (rules made by SMO "
-                                "carry graph, project and service)"));
+        scan_pending(rt, reply, svc, json_object_get(params, "wait_ms"));
         return;
     }
-    json_t *p = json_pack("{s:s, s:s, s:s?}", "name", graph, "service", svc,
-                          "project", project);
+    json_t *p = json_pack("{s:s, s:s, s:s?, s:O?}", "name", graph, "service",
+                          svc, "project", project, "wait_ms",
+                          json_object_get(params, "wait_ms"));
     find_graph(rt, p, reply, alert_graph);
     json_decref(p);
 }

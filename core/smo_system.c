@@ -57,7 +57,31 @@ static void m_metrics(struct smo_rt *rt, json_t *params, struct smo__reply *r)
 {
     (void)params;
     char *text = smo__metrics_render(rt->metrics);
-    smo__reply_ok(r, json_pack("{s:s}", "text", text ? text : ""));
+    /* Plugin health is read at scrape time from the active set, so an
+     * instance removed by a reload leaves no stale series behind. */
+    size_t len = text ? strlen(text) : 0, cap = len + 256;
+    for (smo_instance *i = rt->active; i; i = i->next)
+        cap += 96 + strlen(i->name) + strlen(i->plugin->desc.name);
+    char *out = malloc(cap);
+    if (!out) {
+        free(text);
+        smo__reply_err(r, SMO_ENOMEM, "out of memory");
+        return;
+    }
+    size_t o = (size_t)snprintf(
+        out, cap,
+        "%s# HELP smo_instance_up Configured plugin instances (1: "
+        "running).\n# TYPE smo_instance_up gauge\n",
+        text ? text : "");
+    for (smo_instance *i = rt->active; i; i = i->next)
+        o += (size_t)snprintf(
+            out + o, cap - o,
+            "smo_instance_up{kind=\"%s\",instance=\"%s\",plugin=\"%s\"} "
+            "%d\n",
+            smo__kind_name(i->kind), i->name, i->plugin->desc.name,
+            i->phase == SMO__STARTED);
+    smo__reply_ok(r, json_pack("{s:s}", "text", out));
+    free(out);
     free(text);
 }
 

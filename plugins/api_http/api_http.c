@@ -97,6 +97,7 @@ struct pending {
     json_t *alerts; /* K_ALERTS: one call per alert */
     size_t alert_i;
     json_t *alert_results;
+    json_t *alert_wait; /* ?wait for each alert's operation, or NULL */
 };
 
 struct link {
@@ -371,6 +372,68 @@ static void send_problem(h2o_req_t *req, int status, const char *detail,
     json_decref(p);
 }
 
+/* Errors h2o answers by itself (body over the limit, malformed request)
+ * come as text/plain: this filter turns them into problem+json, so that
+ * clients see one error format whatever layer refused the request. */
+struct problem_filter {
+    h2o_filter_t super;
+    struct state *s;
+};
+
+struct problem_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+};
+
+static void problem_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
+                         size_t n, h2o_send_state_t state)
+{
+    (void)bufs;
+    (void)n;
+    struct problem_ostream *o = (struct problem_ostream *)self;
+    if (h2o_send_state_is_in_progress(state))
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+    else
+        h2o_ostream_send_next(self, req, &o->body, 1, state);
+}
+
+static void problem_setup(h2o_filter_t *self, h2o_req_t *req,
+                          h2o_ostream_t **slot)
+{
+    struct problem_filter *f = (struct problem_filter *)self;
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (req->res.status < 400 || i < 0 ||
+        strncmp(req->res.headers.entries[i].value.base, "text/plain", 10)) {
+        h2o_setup_next_ostream(req, slot);
+        return;
+    }
+    char detail[160];
+    if (req->res.status == 413)
+        snprintf(detail, sizeof detail,
+                 "the request body is larger than max_body (%lld bytes)",
+                 (long long)f->s->cfg->max_body);
+    else
+        snprintf(detail, sizeof detail,
+                 "%s: the request was refused by the "
+                 "HTTP layer",
+                 reason_of(req->res.status));
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank",
+                          "title", reason_of(req->res.status), "status",
+                          req->res.status, "detail", detail);
+    char *text = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    struct problem_ostream *o =
+        (struct problem_ostream *)h2o_add_ostream(req, sizeof *o, slot);
+    o->super.do_send = problem_send;
+    o->body = h2o_strdup(&req->pool, text, strlen(text));
+    free(text);
+    req->res.headers.entries[i].value =
+        h2o_strdup(&req->pool, H2O_STRLIT("application/problem+json"));
+    req->res.content_length = o->body.len;
+    slot = &o->super.next;
+    h2o_setup_next_ostream(req, slot);
+}
+
 static bool const_eq(const char *a, size_t al, const char *b, size_t bl)
 {
     unsigned char d = al != bl;
@@ -432,6 +495,7 @@ static void pending_free(struct pending *p)
         p->link->p = NULL;
     json_decref(p->alerts);
     json_decref(p->alert_results);
+    json_decref(p->alert_wait);
     p->s->inflight--;
     struct state *s = p->s;
     free(p);
@@ -487,9 +551,9 @@ static void respond(struct pending *p, const smo_status *st, json_t *result)
         status = http_status(st->code);
         if (r->kind == K_READY)
             status = 503;
-        send_problem(req, status, st->msg,
-                     json_is_object(result) ? result : NULL);
-        if (!json_is_object(result))
+        bool details = json_is_object(result); /* send_problem steals it */
+        send_problem(req, status, st->msg, details ? result : NULL);
+        if (!details)
             json_decref(result);
     } else if (r->kind == K_LIST) {
         json_t *arr = json_incref(json_object_get(result, r->action));
@@ -548,14 +612,15 @@ static void next_alert(struct pending *p)
     if (p->alert_i >= json_array_size(p->alerts)) {
         smo_status ok;
         smo_status_clear(&ok);
-        json_t *body = json_pack("{s:s, s:O}", "message", "Alerts processed",
+        json_t *body = json_pack("{s:s, s:O}", "message", "Alert processed",
                                  "results", p->alert_results);
         respond(p, &ok, body);
         pending_free(p);
         return;
     }
-    json_t *one =
-        json_pack("{s:[O]}", "alerts", json_array_get(p->alerts, p->alert_i));
+    json_t *one = json_pack("{s:[O], s:O?}", "alerts",
+                            json_array_get(p->alerts, p->alert_i), "wait_ms",
+                            p->alert_wait);
     if (p->s->host->call(p->s->self, "alerts.receive", one, on_alert, p)) {
         smo_status st;
         smo_status_set(&st, SMO_EUNAVAIL, "cannot reach the engine");
@@ -729,6 +794,13 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     if (m != MATCH_OK) {
         json_decref(params);
         int status = m == MATCH_NO_METHOD ? 405 : 404;
+        if (status == 405) {
+            char allow[64];
+            size_t al =
+                smo__api_allow(req->path.base, plen, allow, sizeof allow);
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+                           h2o_strdup(&req->pool, allow, al).base, al);
+        }
         send_problem(req, status,
                      m == MATCH_NO_METHOD
                          ? "this method is not allowed on this path"
@@ -827,6 +899,7 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     p->link->p = p;
     s->inflight++;
     if (r->kind == K_ALERTS) {
+        p->alert_wait = json_incref(json_object_get(params, "wait_ms"));
         json_decref(params);
         p->alerts = alerts;
         p->alert_results = json_array();
@@ -1051,6 +1124,14 @@ static int create(const struct smo_host *host, smo_instance *self,
     struct handler *hd = (struct handler *)h2o_create_handler(pc, sizeof *hd);
     hd->super.on_req = on_req;
     hd->s = s;
+    /* h2o binds requests it refuses early to the host's fallback path. */
+    h2o_pathconf_t *pcs[] = {pc, &hc->fallback_path};
+    for (size_t k = 0; k < 2; k++) {
+        struct problem_filter *pf =
+            (struct problem_filter *)h2o_create_filter(pcs[k], sizeof *pf);
+        pf->super.on_setup_ostream = problem_setup;
+        pf->s = s;
+    }
     static const char *const l_req[] = {"route", "method", "code", NULL};
     static const char *const l_dur[] = {"route", NULL};
     s->m_req = host->metric_register(self, SMO_METRIC_COUNTER,

@@ -172,6 +172,29 @@ int smo__api_match(const char *method, size_t method_len, const char *path,
     return path_seen ? MATCH_NO_METHOD : MATCH_NO_PATH;
 }
 
+size_t smo__api_allow(const char *path, size_t path_len, char *buf, size_t n)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+    size_t o = 0;
+    if (n)
+        buf[0] = '\0';
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        bool hit = false;
+        for (size_t r = 0; r < smo__api_n_routes && !hit; r++) {
+            const struct api_route *rt = &smo__api_routes[r];
+            if (!method_in(rt->methods, methods[m], strlen(methods[m])))
+                continue;
+            json_t *v = json_object();
+            hit = match_pattern(rt->pattern, path, path_len, v);
+            json_decref(v);
+        }
+        if (hit && o + strlen(methods[m]) + 3 < n)
+            o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "",
+                                  methods[m]);
+    }
+    return o;
+}
+
 int smo__api_query(const char *q, size_t len, json_t *out)
 {
     size_t i = 0, count = 0;

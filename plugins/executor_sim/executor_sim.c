@@ -444,16 +444,20 @@ static int finish(struct state *s, smo_exec_cb cb, void *arg, int code,
     return 0;
 }
 
-static bool injected(struct state *s, const char *name)
+/* fail_every counts installs and uninstalls; fail_releases lists release
+ * (service) names or project/name keys whose install fails (NULL name:
+ * an uninstall). */
+static bool injected(struct state *s, const char *name, const char *key)
 {
     s->calls++;
     if (s->cfg->fail_every > 0 && s->calls % (uint64_t)s->cfg->fail_every == 0)
         return true;
     size_t i;
     json_t *v;
-    json_array_foreach(s->cfg->fail_releases, i, v)
+    json_array_foreach(name ? s->cfg->fail_releases : NULL, i, v)
     {
-        if (strcmp(json_string_value(v), name) == 0)
+        if (!strcmp(json_string_value(v), name) ||
+            !strcmp(json_string_value(v), key))
             return true;
     }
     return false;
@@ -500,7 +504,7 @@ static int install(void *state, const struct smo_release *rel, smo_exec_cb cb,
     snprintf(key, sizeof key, "%s/%s", rel->project, rel->name);
     const char *lv[] = {"install", NULL};
     s->host->metric_add(s->m_ops, lv, 1);
-    if (injected(s, rel->name)) {
+    if (injected(s, rel->name, key)) {
         char msg[256];
         snprintf(msg, sizeof msg,
                  "injected failure installing %s (executor_sim)", key);
@@ -566,7 +570,7 @@ static int uninstall(void *state, const char *project, const char *name,
     snprintf(key, sizeof key, "%s/%s", project, name);
     const char *lv[] = {"uninstall", NULL};
     s->host->metric_add(s->m_ops, lv, 1);
-    if (injected(s, name)) {
+    if (injected(s, NULL, key)) {
         char msg[256];
         snprintf(msg, sizeof msg,
                  "injected failure uninstalling %s (executor_sim)", key);

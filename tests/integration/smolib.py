@@ -53,6 +53,10 @@ class Notify:
 
     def close(self):
         self.sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
 
 
 class Daemon:

@@ -1,0 +1,583 @@
+"""End to end over HTTP: the real smod with the REST API, the SQLite store
+and simulated clusters. Lifecycle of the example graphs over both route
+generations, deploy body formats, the Helm values contract, alerts, plans,
+every error code, authentication, failure injection, resume after kill -9,
+the OpenAPI document against the route table, and the JSON shapes the
+original SMO's clients read."""
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import apilib  # noqa: E402
+import smolib  # noqa: E402
+from apilib import Smo, example, read  # noqa: E402
+
+ADMIN = "admin-token-0123456789abcdef"
+READER = "read-token-0123456789abcdef"
+ALERTS = "alerts-token-0123456789abcdef"
+
+
+def canonical(path):
+    """The canonical JSON descriptor, from smod validate."""
+    r = smolib.run(["validate", "--conf", os.path.join(smolib.SOURCE,
+                                                      "conf.d"),
+                    "-o", "json", path])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["descriptor"]
+
+
+class Base(unittest.TestCase):
+    sim = ""
+    api = "      max_body: 256Ki\n"
+
+    def setUp(self):
+        self.smo = Smo(self, sim=self.sim, api=self.api).start()
+
+    def tearDown(self):
+        self.smo.cleanup()
+
+    def problem(self, r, status, needle=None):
+        self.assertEqual(r.status, status, r)
+        self.assertTrue(r.ctype.startswith("application/problem+json"), r)
+        p = r.json()
+        self.assertEqual(p["status"], status)
+        self.assertIn("title", p)
+        if needle:
+            self.assertIn(needle, p["detail"])
+        return p
+
+
+class Lifecycle(Base):
+    def test_examples_full_lifecycle_v3(self):
+        s = self.smo
+        for f, name in (("hello-world.yaml", "hello-world-graph"),
+                        ("image-detection.yaml", "image-detection-graph"),
+                        ("my-webapp.yaml", "my-webapp-graph")):
+            r = s.deploy("demo", example(f))
+            op = r.json()
+            self.assertEqual(op["state"], "succeeded", op)
+            self.assertEqual(r.headers["location"], "/operations/" + op["id"])
+            g = s.graph(name)
+            self.assertEqual(g["status"], "Running")
+            rel = s.sim_releases()
+            for svc in g["services"]:
+                self.assertEqual(g["placement"][svc["name"]],
+                                 svc["cluster_affinity"])
+                key = "demo/" + svc["name"]
+                if svc["trigger"] == "event":
+                    self.assertEqual(svc["status"], "Pending")
+                    self.assertNotIn(key, rel)
+                else:
+                    self.assertEqual(svc["status"], "Deployed")
+                    self.assertEqual(rel[key]["cluster"],
+                                     svc["cluster_affinity"])
+            # stop -> Stopped, releases gone; stop again is a conflict
+            r = s.post("/graphs/%s/stop?wait=30" % name)
+            self.assertEqual(r.status, 200, r)
+            g = s.graph(name)
+            self.assertEqual(g["status"], "Stopped")
+            self.assertTrue(all(x["status"] == "Not deployed"
+                                for x in g["services"]), g["services"])
+            self.assertFalse([k for k, v in s.sim_releases().items()
+                              if v["graph"] == name])
+            self.problem(s.post("/graphs/%s/stop" % name), 409,
+                     "already stopped")
+            r = s.post("/graphs/%s/start?wait=30" % name)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(s.graph(name)["status"], "Running")
+            self.problem(s.post("/graphs/%s/start" % name), 409)
+            r = s.post("/graphs/%s/placement?wait=30" % name)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["state"], "succeeded")
+        names = sorted(g["name"] for g in s.get("/graphs").json())
+        self.assertEqual(names, ["hello-world-graph", "image-detection-graph",
+                                 "my-webapp-graph"])
+        for name in names:
+            r = s.request("DELETE", "/graphs/%s?wait=30" % name)
+            self.assertEqual(r.status, 200, r)
+            self.problem(s.get("/graphs/" + name), 404)
+        self.assertEqual(s.sim_releases(), {})
+        self.assertEqual(s.get("/project/demo/graphs").json(), [])
+
+    def test_v2_get_actions_and_async_operations(self):
+        s = self.smo
+        r = s.post("/project/p/graphs", read(example("hello-world.yaml")),
+                   ctype="application/x-yaml")
+        self.assertEqual(r.status, 202, r)
+        op = s.wait_op(r.json()["id"])
+        self.assertEqual(op["state"], "succeeded")
+        self.assertEqual(op["progress"]["done"], op["progress"]["total"])
+        for action, status in (("stop", "Stopped"), ("start", "Running"),
+                               ("placement", "Running")):
+            r = s.get("/graphs/hello-world-graph/" + action)
+            self.assertEqual(r.status, 202, r)
+            self.assertTrue(r.headers["location"].startswith("/operations/"))
+            self.assertEqual(s.wait_op(r.json()["id"])["state"], "succeeded")
+            self.assertEqual(s.graph("hello-world-graph")["status"], status)
+        ops = s.get("/operations?graph=p/hello-world-graph").json()
+        self.assertEqual(len(ops), 4, ops)
+        ev = s.get("/events?graph=p/hello-world-graph").json()
+        self.assertTrue(any(e["type"].startswith("operation") for e in ev),
+                        ev)
+
+    def test_deploy_body_formats(self):
+        s = self.smo
+        text = read(example("hello-world.yaml"))
+        bodies = [
+            ("json-object", canonical(example("hello-world.yaml")),
+             "application/json"),
+            ("json-string", json.dumps(text), "application/json"),
+            ("yaml", text, "application/x-yaml"),
+            ("no-ctype", text, None),
+            ("artifact", {"artifact": example("hello-world.yaml")},
+             "application/json"),
+        ]
+        for project, body, ctype in bodies:
+            r = s.post("/project/%s/graphs?wait=30" % project, body,
+                       ctype=ctype)
+            self.assertEqual(r.status, 200, (project, r))
+            g = s.graph("hello-world-graph", project)
+            self.assertEqual(g["status"], "Running", project)
+            self.assertEqual(g["services"][0]["name"], "hello-world")
+        r = s.get("/graphs/hello-world-graph")
+        self.problem(r, 409, "several projects")
+        self.assertEqual(len(s.get("/graphs").json()), len(bodies))
+
+    def test_values_contract_and_capacity(self):
+        s = self.smo
+        s.deploy("p", example("image-detection.yaml"))
+        g = s.graph("image-detection-graph")
+        by = {x["name"]: x for x in g["services"]}
+        # WOT: placement keys under voChartOverwrite, nothing at the top.
+        vo = by["image-compression-vo"]["values_overwrite"]
+        self.assertNotIn("clustersAffinity", vo)
+        self.assertEqual(vo["voChartOverwrite"]["clustersAffinity"],
+                         [by["image-compression-vo"]["cluster_affinity"]])
+        # noise-reduction is listed by image-compression-vo: it imports
+        # from that service's cluster.
+        nr = by["noise-reduction"]["values_overwrite"]
+        self.assertEqual(nr["clustersAffinity"],
+                         [by["noise-reduction"]["cluster_affinity"]])
+        self.assertEqual(nr["serviceImportClusters"],
+                         [by["image-compression-vo"]["cluster_affinity"]])
+        det = by["image-detection"]
+        self.assertEqual(det["values_overwrite"]["replicaCount"], 2)
+        self.assertEqual(det["gpu"], 1)
+        # The sim got exactly these values.
+        rel = s.sim_releases()["p/noise-reduction"]
+        self.assertEqual(rel["values"], nr)
+        # Capacity of earlier deploys counts: GPUs run out after 5 copies
+        # (edge-b 1 + central 4, 2 replicas of 1 GPU each per copy -> 2).
+        clusters = {c["name"]: c for c in s.get("/clusters").json()}
+        used = clusters[det["cluster_affinity"]]["gpu"]["allocated"]
+        self.assertEqual(used, 2)
+        s.deploy("q", example("image-detection.yaml"))
+        r = s.deploy("r", example("image-detection.yaml"), expect=200)
+        op = r.json()
+        self.assertEqual(op["state"], "failed", op)
+        self.assertIn("GPU", json.dumps(op))
+        g = s.graph("image-detection-graph", "r")
+        self.assertEqual(g["status"], "Failed")
+        total_gpu = sum(c["gpu"]["allocated"]
+                        for c in s.get("/clusters").json())
+        self.assertLessEqual(total_gpu, 5)
+
+    def test_alert_deploys_pending_service(self):
+        s = self.smo
+        s.deploy("shop", example("my-webapp.yaml"))
+        g = s.graph("my-webapp-graph")
+        db = [x for x in g["services"] if x["name"] == "user-db"][0]
+        self.assertEqual(db["status"], "Pending")
+        with open(os.path.join(apilib.FIXTURES,
+                               "alertmanager-webhook.json")) as f:
+            hook = json.load(f)
+        hook["alerts"][0]["labels"]["service"] = "user-db"
+        r = s.post("/alerts?wait=30", hook)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["message"], "Alert processed")
+        g = s.graph("my-webapp-graph")
+        db = [x for x in g["services"] if x["name"] == "user-db"][0]
+        self.assertEqual(db["status"], "Deployed", g)
+        self.assertIn("shop/user-db", s.sim_releases())
+        # Repeated notifications change nothing; resolved ones are logged.
+        r = s.post("/alerts?wait=30", hook)
+        self.assertEqual(r.status, 200, r)
+        hook["alerts"][0]["status"] = "resolved"
+        self.assertEqual(s.post("/alerts", hook).status, 200)
+        # An alert for a service no graph has pending is ignored.
+        hook["alerts"][0]["status"] = "firing"
+        hook["alerts"][0]["labels"]["service"] = "unknown-svc"
+        r = s.post("/alerts", hook)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("ignored", r.body)
+
+    def test_plan_is_a_dry_run(self):
+        s = self.smo
+        r = s.post("/graphs/plan", read(example("image-detection.yaml")),
+                   ctype="application/x-yaml")
+        self.assertEqual(r.status, 200, r)
+        plan = r.json()
+        self.assertEqual(set(plan["placement"]), {
+            "image-compression-vo", "noise-reduction", "image-detection"})
+        # image-detection needs a GPU: edge-a has none and says so.
+        self.assertTrue(plan["feasible"])
+        self.assertIn(plan["detail"]["status"], ("optimal", "feasible"))
+        why = plan["detail"]["services"]["image-detection"]["excluded"]
+        self.assertIn("edge-a", why)
+        self.assertIn("GPU", why["edge-a"])
+        self.assertEqual(s.get("/graphs").json(), [])
+        self.assertEqual(s.sim_releases(), {})
+
+
+class Errors(Base):
+    def test_400_invalid_descriptor_names_the_field(self):
+        bad = read(example("hello-world.yaml")).replace("cpu: small",
+                                                        "cpu: huge")
+        r = self.smo.post("/project/p/graphs", bad,
+                          ctype="application/x-yaml")
+        p = self.problem(r, 400)
+        self.assertTrue(any(e["path"].endswith("intent.compute.cpu") and
+                            "huge" in e["message"] for e in p["errors"]),
+                        p)
+        self.assertEqual(self.smo.get("/graphs").json(), [])
+
+    def test_400_other_bad_requests(self):
+        s = self.smo
+        self.problem(s.post("/project/p/graphs", "{not json",
+                            ctype="application/json"), 400, "JSON")
+        self.problem(s.post("/project/p/graphs", "",
+                            ctype="application/json"), 400)
+        self.problem(s.post("/project/p/graphs", "[1,2]",
+                            ctype="application/json"), 400)
+        self.problem(s.post("/project/p/graphs?wait=abc",
+                            read(example("hello-world.yaml")),
+                            ctype="application/x-yaml"), 400, "wait")
+        self.problem(s.post("/project/Bad_Project!/graphs",
+                            read(example("hello-world.yaml")),
+                            ctype="application/x-yaml"), 400)
+        self.problem(s.post("/alerts", {"receiver": "x"}), 400, "alerts")
+
+    def test_404_405_409_413_415(self):
+        s = self.smo
+        self.problem(s.get("/graphs/nope"), 404, "nope")
+        self.problem(s.get("/no/such/route"), 404)
+        self.problem(s.post("/graphs/nope/stop"), 404)
+        self.problem(s.request("DELETE", "/graphs/nope"), 404)
+        p = self.problem(s.request("PUT", "/graphs/x"), 405)
+        self.assertIn("GET", s.request("PUT", "/graphs/x").headers["allow"])
+        self.assertTrue(p)
+        s.deploy("p", example("hello-world.yaml"))
+        self.problem(s.post("/project/p/graphs",
+                            read(example("hello-world.yaml")),
+                            ctype="application/x-yaml"), 409, "exists")
+        big = "x" * (300 * 1024)
+        self.problem(s.post("/project/p/graphs", big,
+                            ctype="application/x-yaml"), 413)
+        self.problem(s.post("/project/p/graphs", "<xml/>",
+                            ctype="application/xml"), 415)
+
+    def test_garbage_on_the_wire_never_crashes(self):
+        for raw in (b"\x00\xff\xfe garbage\r\n\r\n",
+                    b"GET /graphs HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                    b"-1\r\n\r\n",
+                    b"POST /project/p/graphs HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Length: 5\r\n\r\n",
+                    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n"):
+            c = socket.create_connection(("127.0.0.1", self.smo.port),
+                                         timeout=5)
+            c.sendall(raw)
+            c.shutdown(socket.SHUT_WR)
+            try:
+                while c.recv(65536):
+                    pass
+            except OSError:
+                pass
+            c.close()
+        r = self.smo.get("/healthz")
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(self.smo.daemon.proc.poll())
+
+
+class Unavailable(unittest.TestCase):
+    def test_503_without_executor(self):
+        s = Smo(self)
+        os.unlink(os.path.join(s.conf, "40-executor.yaml"))
+        s.start()
+        try:
+            r = s.post("/project/p/graphs", read(example("hello-world.yaml")),
+                       ctype="application/x-yaml")
+            self.assertEqual(r.status, 503, r)
+            self.assertTrue(r.ctype.startswith("application/problem+json"))
+            self.assertIn("executor", r.json()["detail"])
+        finally:
+            s.cleanup()
+
+
+class Auth(Base):
+    api = ("      tokens:\n"
+           "        - {name: ops, role: admin, token: %s}\n"
+           "        - {name: viewer, role: read, token: %s}\n"
+           "        - {name: alertmanager, role: alerts, token: %s}\n"
+           % (ADMIN, READER, ALERTS))
+
+    def test_roles(self):
+        s = self.smo
+        y = read(example("hello-world.yaml"))
+        r = s.get("/graphs")
+        self.problem(r, 401)
+        self.assertIn("Bearer", r.headers["www-authenticate"])
+        self.problem(s.get("/graphs", token="wrong-token-0123456789"), 401)
+        self.assertEqual(s.get("/healthz").status, 200)
+        self.assertEqual(s.get("/openapi.json").status, 200)
+        self.assertEqual(s.get("/graphs", token=READER).status, 200)
+        self.problem(s.post("/project/p/graphs", y, ctype="application/x-yaml",
+                            token=READER), 403)
+        self.problem(s.get("/graphs", token=ALERTS), 403)
+        self.problem(s.post("/alerts", {"alerts": []}, token=READER), 403)
+        self.assertEqual(s.post("/alerts", {"alerts": []},
+                                token=ALERTS).status, 200)
+        r = s.post("/project/p/graphs?wait=30", y, ctype="application/x-yaml",
+                   token=ADMIN)
+        self.assertEqual(r.status, 200, r)
+        self.problem(s.get("/graphs/hello-world-graph/stop", token=READER),
+                     403)
+        self.assertEqual(s.get("/metrics", token=READER).status, 200)
+        # smoctl: token from the environment, then from the config file.
+        self.assertEqual(s.smoctl("graph", "list").returncode, 7)
+        r = s.smoctl("graph", "list", token=READER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("hello-world-graph", r.stdout)
+        smolib.write(os.path.join(s.root, ".config", "smo", "config.yaml"),
+                     "url: %s\ntoken: %s\n" % (s.url(), READER))
+        r = s.smoctl("graph", "list", env={"SMO_URL": ""})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(s.smoctl("graph", "stop", "hello-world-graph",
+                                  env={"SMO_URL": ""}).returncode, 7)
+
+    def test_public_bind_without_tokens_refused(self):
+        d = smolib.tmpdir()
+        try:
+            conf = os.path.join(d, "conf.d")
+            smolib.write(os.path.join(conf, "90-api.yaml"),
+                         "instances:\n  - kind: api\n    plugin: http\n"
+                         "    name: api\n    config:\n"
+                         "      listen: 0.0.0.0:%d\n" % apilib.free_port())
+            r = smolib.run(["run", "--conf", conf, "--data",
+                            os.path.join(d, "data")], timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("tokens", r.stderr)
+        finally:
+            smolib.rmtree(d)
+
+
+class Faults(unittest.TestCase):
+    def test_failure_mid_deploy_then_converge(self):
+        s = Smo(self, sim="      fail_releases: [p/image-detection]\n")
+        s.start()
+        try:
+            r = s.deploy("p", example("image-detection.yaml"))
+            op = r.json()
+            self.assertEqual(op["state"], "failed", op)
+            failed = [x for x in op["steps"] if x["state"] == "failed"]
+            self.assertEqual(failed[0]["name"], "install:image-detection")
+            self.assertIn("injected failure", json.dumps(op))
+            g = s.graph("image-detection-graph")
+            self.assertEqual(g["status"], "Failed")
+            self.assertIn("injected", g.get("reason", "") + json.dumps(g))
+            by = {x["name"]: x["status"] for x in g["services"]}
+            self.assertEqual(by["noise-reduction"], "Deployed")
+            self.assertEqual(by["image-detection"], "Failed")
+            self.assertIn("p/noise-reduction", s.sim_releases())
+            # Remove the injection, reload, re-run the deploy: converges.
+            smolib.write(os.path.join(s.conf, "40-executor.yaml"),
+                         "instances:\n  - kind: executor\n    plugin: sim\n"
+                         "    name: clusters\n    config:\n      clusters:"
+                         + apilib.CLUSTERS)
+            s.daemon.signal(signal.SIGHUP)
+            s.daemon.wait_log("reload done")
+            r = s.deploy("p", example("image-detection.yaml"))
+            self.assertEqual(r.json()["state"], "succeeded", r.json())
+            g = s.graph("image-detection-graph")
+            self.assertEqual(g["status"], "Running")
+            rel = s.sim_releases()
+            self.assertEqual(sorted(rel), ["p/image-detection",
+                                           "p/noise-reduction"])
+        finally:
+            s.cleanup()
+
+    def test_kill9_mid_deploy_resumes(self):
+        s = Smo(self, sim="      install_latency: 600ms\n")
+        s.start()
+        try:
+            r = s.post("/project/p/graphs", read(example("my-webapp.yaml")),
+                       ctype="application/x-yaml")
+            self.assertEqual(r.status, 202, r)
+            op_id = r.json()["id"]
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                steps = s.get("/operations/" + op_id).json()["steps"]
+                if any(x["name"].startswith("install:") and
+                       x["state"] == "done" for x in steps):
+                    break
+                time.sleep(0.05)
+            s.kill9()
+            s.start()
+            op = s.wait_op(op_id)
+            self.assertEqual(op["state"], "succeeded", op)
+            g = s.graph("my-webapp-graph")
+            self.assertEqual(g["status"], "Running")
+            want = sorted("p/" + x["name"] for x in g["services"]
+                          if x["status"] == "Deployed")
+            self.assertEqual(sorted(s.sim_releases()), want)
+            self.assertEqual(len(want), 2)
+            # Remove, kill -9 mid-way, restart: nothing is left behind.
+            s.stop()
+            smolib.write(os.path.join(s.conf, "96-slow.yaml"), "")
+            s.start()
+            r = s.request("DELETE", "/graphs/my-webapp-graph")
+            self.assertEqual(r.status, 202, r)
+            time.sleep(0.3)
+            s.kill9()
+            s.start()
+            s.wait_op(r.json()["id"])
+            self.assertEqual(s.get("/graphs/my-webapp-graph").status, 404)
+            self.assertEqual(s.sim_releases(), {})
+        finally:
+            s.cleanup()
+
+
+class Documents(Base):
+    def routes(self):
+        src = read(os.path.join(smolib.SOURCE, "plugins", "api_http",
+                                "routes.c"))
+        table = src[src.index("smo__api_routes[] = {"):src.index("};")]
+        out = set()
+        for methods, path in re.findall(r'\{"([A-Z|]+)", "([^"]+)"', table):
+            for m in methods.split("|"):
+                out.add((m.lower(), path))
+        return out
+
+    def test_openapi_matches_routes(self):
+        doc = self.smo.get("/openapi.json").json()
+        self.assertTrue(doc["openapi"].startswith("3."))
+        verbs = ("get", "post", "delete", "put", "patch")
+        documented = {(m, p) for p, ops in doc["paths"].items()
+                      for m in ops if m in verbs}
+        self.assertEqual(documented, self.routes())
+        for p, ops in doc["paths"].items():
+            for m, op in ops.items():
+                if m in verbs:
+                    self.assertIn("responses", op, (m, p))
+        with open(os.path.join(smolib.SOURCE, "plugins", "api_http",
+                               "openapi.json")) as f:
+            self.assertEqual(json.load(f), doc)
+
+    def test_docs_health_metrics(self):
+        s = self.smo
+        r = s.get("/docs")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.ctype.startswith("text/html"))
+        self.assertEqual(s.get("/healthz").json(), {"status": "ok"})
+        self.assertEqual(s.get("/readyz").status, 200)
+        s.deploy("p", example("hello-world.yaml"))
+        m = s.get("/metrics")
+        self.assertEqual(m.status, 200)
+        self.assertTrue(m.ctype.startswith("text/plain"))
+        for line in ('smo_api_requests_total{route="/project/{project}/graphs"'
+                     ',method="POST",code="200"} 1',
+                     'smo_operations_total{action="deploy",'
+                     'result="succeeded"} 1',
+                     "smo_placement_solve_seconds_count 1",
+                     "smo_api_request_duration_seconds_bucket",
+                     'smo_instance_up{kind="executor",instance="clusters",'
+                     'plugin="sim"} 1'):
+            self.assertIn(line, m.body)
+
+    def test_contract_of_original_clients(self):
+        """The fields the original SMO's clients and SDK read."""
+        s = self.smo
+        s.deploy("p", example("image-detection.yaml"))
+        graphs = s.get("/project/p/graphs").json()
+        self.assertIsInstance(graphs, list)
+        for g in graphs + [s.graph("image-detection-graph")]:
+            for k, t in (("name", str), ("status", str), ("project", str),
+                         ("hdaGraph", dict), ("services", list),
+                         ("placement", dict)):
+                self.assertIsInstance(g[k], t, k)
+            self.assertIn("grafana", g)
+            for svc in g["services"]:
+                for k, t in (("name", str), ("status", str),
+                             ("values_overwrite", dict),
+                             ("artifact_ref", str), ("artifact_type", str),
+                             ("artifact_implementer", str)):
+                    self.assertIsInstance(svc[k], t, k)
+                for k in ("cpu", "memory", "storage", "gpu"):
+                    self.assertIsInstance(svc[k], (int, float), k)
+                self.assertIn("cluster_affinity", svc)
+                self.assertIn("grafana", svc)
+        clusters = s.get("/clusters/").json()
+        for c in clusters:
+            for k in ("name", "location", "available_cpu", "available_ram",
+                      "availability", "acceleration"):
+                self.assertIn(k, c)
+
+
+class Smoctl(Base):
+    def test_cli(self):
+        s = self.smo
+        r = s.smoctl("graph", "deploy", "-p", "demo",
+                     example("image-detection.yaml"), "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for needle in ("install:noise-reduction", "image-detection-graph",
+                       "Running", "SERVICE", "CLUSTER"):
+            self.assertIn(needle, r.stdout)
+        g = s.graph("image-detection-graph")
+        for svc in g["services"]:
+            self.assertIn(svc["cluster_affinity"], r.stdout)
+        r = s.smoctl("graph", "list")
+        self.assertIn("image-detection-graph", r.stdout)
+        r = s.smoctl("graph", "get", "image-detection-graph", "-o", "json")
+        self.assertEqual(json.loads(r.stdout)["name"],
+                         "image-detection-graph")
+        r = s.smoctl("-o", "yaml", "graph", "get", "image-detection-graph")
+        self.assertIn("name: image-detection-graph", r.stdout)
+        r = s.smoctl("cluster", "list")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("edge-a", r.stdout)
+        r = s.smoctl("graph", "plan", example("hello-world.yaml"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("hello-world", r.stdout)
+        for action in ("stop", "start", "place"):
+            r = s.smoctl("graph", action, "image-detection-graph", "--wait")
+            self.assertEqual(r.returncode, 0, (action, r.stderr))
+        ops = s.get("/operations").json()
+        r = s.smoctl("operation", "get", ops[0]["id"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(ops[0]["id"], r.stdout)
+        # Exit codes scripts rely on.
+        self.assertEqual(s.smoctl("graph", "get", "nope").returncode, 3)
+        self.assertEqual(s.smoctl("graph", "start", "image-detection-graph"
+                                  ).returncode, 4)
+        bad = os.path.join(s.root, "bad.yaml")
+        smolib.write(bad, read(example("hello-world.yaml")).replace(
+            "cpu: small", "cpu: huge"))
+        r = s.smoctl("graph", "deploy", "-p", "demo", bad)
+        self.assertEqual(r.returncode, 6)
+        self.assertIn("huge", r.stderr)
+        self.assertEqual(s.smoctl("graph").returncode, 2)
+        self.assertEqual(s.smoctl("version", env={
+            "SMO_URL": "http://127.0.0.1:%d" % apilib.free_port()
+        }).returncode, 5)
+        r = s.smoctl("graph", "remove", "image-detection-graph", "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(s.sim_releases(), {})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
