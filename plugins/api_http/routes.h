@@ -46,11 +46,12 @@ enum match_result { MATCH_OK = 0, MATCH_NO_PATH, MATCH_NO_METHOD };
 int smo__api_match(const char *method, size_t method_len, const char *path,
                    size_t path_len, const struct api_route **out, json_t *vars);
 
-/** Parse "a=1&b=x%20y" into `out` (strings; last one wins). Returns -1 for
- *  malformed escapes or more than 32 parameters. */
 /** Methods allowed on `path` ("GET, POST"), for a 405's Allow header;
  *  returns the length written to `buf`. */
 size_t smo__api_allow(const char *path, size_t path_len, char *buf, size_t n);
+
+/** Parse "a=1&b=x%20y" into `out` (strings; last one wins). Returns -1 for
+ *  malformed escapes or more than 32 parameters. */
 int smo__api_query(const char *q, size_t len, json_t *out);
 
 /** Percent-decode into a new string (NULL when malformed or containing

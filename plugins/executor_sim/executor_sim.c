@@ -454,10 +454,12 @@ static bool injected(struct state *s, const char *name, const char *key)
         return true;
     size_t i;
     json_t *v;
-    json_array_foreach(name ? s->cfg->fail_releases : NULL, i, v)
+    if (!name)
+        return false;
+    json_array_foreach(s->cfg->fail_releases, i, v)
     {
-        if (!strcmp(json_string_value(v), name) ||
-            !strcmp(json_string_value(v), key))
+        const char *f = json_string_value(v);
+        if (f && (!strcmp(f, name) || !strcmp(f, key)))
             return true;
     }
     return false;

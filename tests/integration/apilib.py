@@ -65,7 +65,8 @@ class Smo:
     """smod with the API. `sim` adds executor settings (YAML lines under
     config:), `api` adds API settings."""
 
-    def __init__(self, test, sim="", api="", engine="", root=None):
+    def __init__(self, test, sim="", api="", engine="", root=None,
+                 clusters=CLUSTERS):
         self.test = test
         self.root = root or smolib.tmpdir()
         self.conf = os.path.join(self.root, "conf.d")
@@ -79,7 +80,7 @@ class Smo:
         smolib.write(os.path.join(self.conf, "40-executor.yaml"),
                      "instances:\n  - kind: executor\n    plugin: sim\n"
                      "    name: clusters\n    config:\n      clusters:"
-                     + CLUSTERS + sim)
+                     + clusters + sim)
         smolib.write(os.path.join(self.conf, "90-api.yaml"),
                      "instances:\n  - kind: api\n    plugin: http\n"
                      "    name: api\n    config:\n"

@@ -98,7 +98,7 @@ static struct smo__hdag *load_example(const char *name)
     char path[512];
     snprintf(path, sizeof path, "%s/../packaging/examples/hdag/%s",
              SMO_TEST_SRC_DIR, name);
-    size_t len;
+    size_t len = 0;
     char *text = slurp(path, &len);
     assert_non_null(text);
     struct smo__hdag *h = load_ok(text);
@@ -361,7 +361,7 @@ static void test_bad_descriptors(void **state)
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         snprintf(expect_path, sizeof expect_path, "%.*s.expect",
                  (int)(strlen(path) - 5), path);
-        size_t len;
+        size_t len = 0;
         char *text = slurp(path, &len);
         struct smo__hdag_report rep;
         struct smo__hdag *h = load(text, len, true, &rep);
