@@ -4,11 +4,14 @@ generations, deploy body formats, the Helm values contract, alerts, plans,
 every error code, authentication, failure injection, resume after kill -9,
 the OpenAPI document against the route table, and the JSON shapes the
 original SMO's clients read."""
+import http.client
 import json
 import os
 import re
 import signal
 import socket
+import ssl
+import subprocess
 import sys
 import time
 import unittest
@@ -374,6 +377,46 @@ class Auth(Base):
             self.assertIn("tokens", r.stderr)
         finally:
             smolib.rmtree(d)
+
+
+class Tls(unittest.TestCase):
+    def test_https_with_tokens(self):
+        d = smolib.tmpdir()
+        certs = os.path.join(d, "certs")
+        subprocess.run(["sh", os.path.join(apilib.FIXTURES, "gen_certs.sh"),
+                        certs], check=True, timeout=60)
+        api = ("      tokens:\n"
+               "        - {name: ops, role: admin, token: %s}\n"
+               "      tls: {cert_file: %s, key_file: %s}\n"
+               % (ADMIN, os.path.join(certs, "server.pem"),
+                  os.path.join(certs, "server.key")))
+        s = Smo(self, api=api, root=d)
+        s.start()
+        try:
+            ctx = ssl.create_default_context(
+                cafile=os.path.join(certs, "ca.pem"))
+            c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx,
+                                            timeout=10)
+            c.request("GET", "/graphs",
+                      headers={"Authorization": "Bearer " + ADMIN})
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(json.loads(r.read()), [])
+            c.close()
+            url = {"SMO_URL": "https://127.0.0.1:%d" % s.port}
+            r = s.smoctl("--cacert", os.path.join(certs, "ca.pem"),
+                         "graph", "deploy", "-p", "p",
+                         example("hello-world.yaml"), "--wait", token=ADMIN,
+                         env=url)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # Without the CA the certificate is refused.
+            r = s.smoctl("graph", "list", token=ADMIN, env=url)
+            self.assertEqual(r.returncode, 5, r.stderr)
+            # Plain HTTP on the TLS port gets nothing useful.
+            with self.assertRaises(Exception):
+                s.get("/graphs", token=ADMIN, timeout=3).json()
+        finally:
+            s.cleanup()
 
 
 class Faults(unittest.TestCase):
