@@ -169,6 +169,18 @@ static void waiters_reply(struct smo__op *o)
     }
 }
 
+/* An operation whose final commit is not yet acknowledged is not over for
+ * readers: its graph still names it and a new action would get 409.
+ * Waiters are answered after that commit, with the final state. */
+static json_t *op_public_in_flight(const struct smo__op *o)
+{
+    json_t *pub = smo__op_public(o->doc);
+    const char *state = json_string_value(json_object_get(pub, "state"));
+    if (state && strcmp(state, "running"))
+        json_object_set_new(pub, "state", json_string("running"));
+    return pub;
+}
+
 static void waiter_timeout(void *arg)
 {
     struct smo__waiter *w = arg;
@@ -178,7 +190,7 @@ static void waiter_timeout(void *arg)
             *pp = w->next;
             break;
         }
-    smo__reply_ok(w->reply, smo__op_public(o->doc));
+    smo__reply_ok(w->reply, op_public_in_flight(o));
     free(w);
 }
 
@@ -592,7 +604,7 @@ void smo__op_wait(struct smo__engine *e, const char *id, int64_t wait_ms,
         return;
     }
     if (o) {
-        smo__reply_ok(reply, smo__op_public(o->doc));
+        smo__reply_ok(reply, op_public_in_flight(o));
         return;
     }
     smo_instance *store = smo__engine_store(e);
