@@ -60,6 +60,7 @@ struct smo__engine *smo__engine_new(struct smo_rt *rt)
         return NULL;
     e->rt = rt;
     e->self = &rt->core;
+    e->read_cache = json_object();
     static const char *const l_op[] = {"action", "result", NULL};
     static const char *const l_step[] = {"step", "result", NULL};
     e->m_ops = smo__metric_register(rt->metrics, SMO_METRIC_COUNTER,
@@ -286,9 +287,16 @@ static void on_committed(void *arg, const smo_status *st, const int64_t *revs,
     run(o);
 }
 
+void smo__engine_graph_written(struct smo__engine *e)
+{
+    e->graph_gen++;
+    json_object_clear(e->read_cache);
+}
+
 static void commit_step(struct smo__op *o)
 {
     o->timer = NULL;
+    smo__engine_graph_written(o->e);
     smo_instance *store = smo__engine_store(o->e);
     size_t extra = json_array_size(o->pending_writes);
     struct smo_store_write *w = calloc(2 + extra, sizeof *w);
@@ -477,6 +485,8 @@ static void on_created(void *arg, const smo_status *st, const int64_t *revs,
 {
     struct create_ctx *c = arg;
     struct smo__op *o = c->o;
+    o->e->creating--;
+    smo__engine_graph_written(o->e);
     if (st->code) {
         smo_status s2 = *st;
         if (st->code == SMO_ECONFLICT)
@@ -558,9 +568,12 @@ int smo__op_create(struct smo__engine *e, const char *action, json_t *graph,
     c->o = o;
     c->cb = cb;
     c->arg = arg;
+    smo__engine_graph_written(e);
+    e->creating++;
     int r =
         store->plugin->ops.store.commit(store->state, w, 2, on_created, c, st);
     if (r) {
+        e->creating--;
         op_free(o);
         free(c);
     }
@@ -763,6 +776,7 @@ void smo__engine_free(struct smo__engine *e)
         op_free(o);
     }
     smo__reservations_free(e);
+    json_decref(e->read_cache);
     if (e->rt->engine == e)
         e->rt->engine = NULL;
     free(e);

@@ -643,16 +643,55 @@ static void m_remove(struct smo_rt *rt, json_t *p, struct smo__reply *r)
 
 /* ------------------------------------------------------------ reads -- */
 
+/* ------------------------------------------------------ read cache -- */
+
+/* graph.get and graph.list answers are the hottest reads (dashboards
+ * poll them); they are cached while the engine is idle: no operation
+ * running or being created (a running one shows its in-memory graph),
+ * and emptied by every graph write. The key names the store instance, so
+ * a reload that swaps the store never serves the old one's graphs. */
+static void read_key(struct smo_rt *rt, char *key, size_t n, const char *what,
+                     const char *project, const char *name)
+{
+    snprintf(key, n, "%s|%p|%s|%s", what,
+             (void *)(E(rt) ? smo__engine_store(E(rt)) : NULL),
+             project ? project : "", name ? name : "");
+}
+
+static bool cache_usable(const struct smo__engine *e)
+{
+    return e && !e->ops && !e->creating;
+}
+
+static json_t *cache_lookup(struct smo__engine *e, const char *key)
+{
+    return cache_usable(e) ? json_object_get(e->read_cache, key) : NULL;
+}
+
+/* `gen`: the write count when the read started; a write since then means
+ * the answer may predate it. */
+static void cache_store(struct smo__engine *e, const char *key, uint64_t gen,
+                        json_t *value)
+{
+    if (cache_usable(e) && gen == e->graph_gen &&
+        json_object_size(e->read_cache) < 4096)
+        json_object_set_new(e->read_cache, key, json_deep_copy(value));
+}
+
 static void reply_graph(struct smo_rt *rt, json_t *params,
                         struct smo__reply *reply, json_t *g, int64_t rev)
 {
-    (void)params;
-    (void)rev;
     const char *opid = json_string_value(json_object_get(g, "operation"));
     struct smo__op *o = opid && E(rt) ? smo__op_find(E(rt), opid) : NULL;
     json_t *out =
         smo__graph_public(o && o->graph ? o->graph : g, o ? o->doc : NULL);
     json_object_set_new(out, "revision", json_integer(rev));
+    const char *key = json_string_value(json_object_get(params, "__cache_key"));
+    if (key && E(rt))
+        cache_store(E(rt), key,
+                    (uint64_t)json_integer_value(
+                        json_object_get(params, "__cache_gen")),
+                    out);
     smo__reply_ok(reply, out);
     json_decref(g);
 }
@@ -663,12 +702,28 @@ static void m_get(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
         smo__reply_err(reply, SMO_EUNAVAIL, "the engine is not running");
         return;
     }
-    find_graph(rt, params, reply, reply_graph);
+    char key[600];
+    read_key(rt, key, sizeof key, "get",
+             json_string_value(json_object_get(params, "project")),
+             json_string_value(json_object_get(params, "name")));
+    json_t *hit = cache_lookup(E(rt), key);
+    if (hit) { /* the receiver owns its result: a copy */
+        smo__reply_ok(reply, json_deep_copy(hit));
+        return;
+    }
+    json_t *p = json_deep_copy(params);
+    json_object_set_new(p, "__cache_key", json_string(key));
+    json_object_set_new(p, "__cache_gen",
+                        json_integer((json_int_t)E(rt)->graph_gen));
+    find_graph(rt, p, reply, reply_graph);
+    json_decref(p);
 }
 
 struct list_ctx {
     struct smo_rt *rt;
     struct smo__reply *reply;
+    char *cache_key;
+    uint64_t gen;
 };
 
 static void on_graphs(void *arg, const smo_status *st, json_t *items)
@@ -689,9 +744,12 @@ static void on_graphs(void *arg, const smo_status *st, json_t *items)
             json_array_append_new(
                 out, smo__graph_public(o && o->graph ? o->graph : g, NULL));
         }
-        smo__reply_ok(c->reply, json_pack("{s:o}", "graphs", out));
+        json_t *res = json_pack("{s:o}", "graphs", out);
+        cache_store(E(c->rt), c->cache_key, c->gen, res);
+        smo__reply_ok(c->reply, res);
     }
     json_decref(items);
+    free(c->cache_key);
     free(c);
 }
 
@@ -703,15 +761,25 @@ static void m_list(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
         return;
     }
     const char *project = json_string_value(json_object_get(params, "project"));
+    char key[600];
+    read_key(rt, key, sizeof key, "list", project, NULL);
+    json_t *hit = cache_lookup(E(rt), key);
+    if (hit) { /* the receiver owns its result: a copy */
+        smo__reply_ok(reply, json_deep_copy(hit));
+        return;
+    }
     json_t *f = project ? json_pack("{s:s}", "project", project) : NULL;
     struct list_ctx *c = calloc(1, sizeof *c);
     c->rt = rt;
     c->reply = reply;
+    c->cache_key = strdup(key);
+    c->gen = E(rt)->graph_gen;
     smo_status s;
     smo_status_clear(&s);
     if (st->plugin->ops.store.list(st->state, SMO_COLL_GRAPH, f, on_graphs, c,
                                    &s)) {
         smo__reply_err(reply, s.code, "%s", s.msg);
+        free(c->cache_key);
         free(c);
     }
     json_decref(f);

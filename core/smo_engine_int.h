@@ -71,9 +71,19 @@ struct smo__engine {
     void *stop_arg;
     uint64_t seq;
     smo_metric *m_ops, *m_steps, *m_solve;
+    /* Read cache of graph.list/graph.get answers (smo_engine_api.c): used
+     * only while no operation runs or is being created, emptied by every
+     * graph write; `graph_gen` counts writes so that a read that raced
+     * with one is not cached. */
+    json_t *read_cache;
+    uint64_t graph_gen;
+    size_t creating;
 };
 
 /* ---- smo_engine.c ---- */
+
+/** A graph write is about to be submitted: drop cached reads. */
+void smo__engine_graph_written(struct smo__engine *e);
 
 /** The engine's settings as currently configured. */
 const struct smo__engine_cfg *smo__engine_cfg(struct smo__engine *e);
