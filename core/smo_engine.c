@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "smo_engine_int.h"
@@ -61,6 +62,8 @@ struct smo__engine *smo__engine_new(struct smo_rt *rt)
     e->rt = rt;
     e->self = &rt->core;
     e->read_cache = json_object();
+    if (getrandom(&e->boot, sizeof e->boot, 0) != (ssize_t)sizeof e->boot)
+        e->boot = (uint64_t)time(NULL) ^ (uint64_t)getpid();
     static const char *const l_op[] = {"action", "result", NULL};
     static const char *const l_step[] = {"step", "result", NULL};
     e->m_ops = smo__metric_register(rt->metrics, SMO_METRIC_COUNTER,

@@ -649,7 +649,10 @@ static void m_remove(struct smo_rt *rt, json_t *p, struct smo__reply *r)
  * poll them); they are cached while the engine is idle: no operation
  * running or being created (a running one shows its in-memory graph),
  * and emptied by every graph write. The key names the store instance, so
- * a reload that swaps the store never serves the old one's graphs. */
+ * a reload that swaps the store never serves the old one's graphs.
+ * Cacheable answers carry an entity tag in "_etag"; a caller that gives
+ * the current tag as "etag" gets {"not_modified": true} instead of a
+ * copy (the API keeps the serialised body). */
 static void read_key(struct smo_rt *rt, char *key, size_t n, const char *what,
                      const char *project, const char *name)
 {
@@ -663,19 +666,46 @@ static bool cache_usable(const struct smo__engine *e)
     return e && !e->ops && !e->creating;
 }
 
-static json_t *cache_lookup(struct smo__engine *e, const char *key)
+static void etag_of(const struct smo__engine *e, char *buf, size_t n)
 {
-    return cache_usable(e) ? json_object_get(e->read_cache, key) : NULL;
+    snprintf(buf, n, "\"%016llx-%llu\"", (unsigned long long)e->boot,
+             (unsigned long long)e->graph_gen);
+}
+
+/* Answer from the cache; false when the caller must read the store. */
+static bool cache_answer(struct smo__engine *e, const char *key,
+                         const json_t *params, struct smo__reply *reply)
+{
+    json_t *hit = cache_usable(e) ? json_object_get(e->read_cache, key) : NULL;
+    if (!hit)
+        return false;
+    char tag[64];
+    etag_of(e, tag, sizeof tag);
+    const char *theirs = json_string_value(json_object_get(params, "etag"));
+    if (theirs && !strcmp(theirs, tag))
+        smo__reply_ok(reply,
+                      json_pack("{s:b, s:s}", "not_modified", 1, "_etag", tag));
+    else { /* the receiver owns its result: a copy */
+        json_t *out = json_deep_copy(hit);
+        json_object_set_new(out, "_etag", json_string(tag));
+        smo__reply_ok(reply, out);
+    }
+    return true;
 }
 
 /* `gen`: the write count when the read started; a write since then means
- * the answer may predate it. */
+ * the answer may predate it. Tags `value` when it was cached. */
 static void cache_store(struct smo__engine *e, const char *key, uint64_t gen,
                         json_t *value)
 {
-    if (cache_usable(e) && gen == e->graph_gen &&
-        json_object_size(e->read_cache) < 4096)
-        json_object_set_new(e->read_cache, key, json_deep_copy(value));
+    if (!cache_usable(e) || gen != e->graph_gen)
+        return;
+    if (json_object_size(e->read_cache) >= 4096)
+        json_object_clear(e->read_cache);
+    json_object_set_new(e->read_cache, key, json_deep_copy(value));
+    char tag[64];
+    etag_of(e, tag, sizeof tag);
+    json_object_set_new(value, "_etag", json_string(tag));
 }
 
 static void reply_graph(struct smo_rt *rt, json_t *params,
@@ -706,11 +736,8 @@ static void m_get(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
     read_key(rt, key, sizeof key, "get",
              json_string_value(json_object_get(params, "project")),
              json_string_value(json_object_get(params, "name")));
-    json_t *hit = cache_lookup(E(rt), key);
-    if (hit) { /* the receiver owns its result: a copy */
-        smo__reply_ok(reply, json_deep_copy(hit));
+    if (cache_answer(E(rt), key, params, reply))
         return;
-    }
     json_t *p = json_deep_copy(params);
     json_object_set_new(p, "__cache_key", json_string(key));
     json_object_set_new(p, "__cache_gen",
@@ -763,11 +790,8 @@ static void m_list(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
     const char *project = json_string_value(json_object_get(params, "project"));
     char key[600];
     read_key(rt, key, sizeof key, "list", project, NULL);
-    json_t *hit = cache_lookup(E(rt), key);
-    if (hit) { /* the receiver owns its result: a copy */
-        smo__reply_ok(reply, json_deep_copy(hit));
+    if (cache_answer(E(rt), key, params, reply))
         return;
-    }
     json_t *f = project ? json_pack("{s:s}", "project", project) : NULL;
     struct list_ctx *c = calloc(1, sizeof *c);
     c->rt = rt;

@@ -78,6 +78,7 @@ struct smo__engine {
     json_t *read_cache;
     uint64_t graph_gen;
     size_t creating;
+    uint64_t boot; /* random: entity tags never repeat across restarts */
 };
 
 /* ---- smo_engine.c ---- */

@@ -84,6 +84,10 @@ struct state {
     smo_done_cb done;
     void *done_arg;
     smo_metric *m_req, *m_dur;
+    /* Serialised answers of graph reads by request target:
+     * {"etag": tag, "body": text}. The engine says whether a tag is still
+     * current, so a hot read costs no copy and no serialisation. */
+    json_t *bodies;
 };
 
 struct link;
@@ -98,6 +102,7 @@ struct pending {
     size_t alert_i;
     json_t *alert_results;
     json_t *alert_wait; /* ?wait for each alert's operation, or NULL */
+    bool cacheable;     /* a graph read whose body may be kept */
 };
 
 struct link {
@@ -542,12 +547,75 @@ static json_t *clusters_compat(json_t *list)
     return out;
 }
 
+/* The request's If-None-Match equals `tag`. */
+static bool client_has(h2o_req_t *req, const char *tag)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+    return i >= 0 && req->headers.entries[i].value.len == strlen(tag) &&
+           !memcmp(req->headers.entries[i].value.base, tag, strlen(tag));
+}
+
+static void send_tagged(h2o_req_t *req, const char *tag, const char *body,
+                        size_t len)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL,
+                   h2o_strdup(&req->pool, tag, strlen(tag)).base, strlen(tag));
+    if (client_has(req, tag)) {
+        req->res.status = 304;
+        req->res.reason = "Not Modified";
+        h2o_send_inline(req, NULL, 0);
+        return;
+    }
+    send_body(req, 200, "application/json", body, len, NULL);
+}
+
+/* A graph read the engine tagged: fresh (serialise and keep) or
+ * {"not_modified": true} (the kept body is current). */
+static void respond_cached(struct pending *p, json_t *result)
+{
+    struct state *s = p->s;
+    h2o_req_t *req = p->req;
+    char key[1024];
+    snprintf(key, sizeof key, "%.*s", (int)req->path.len, req->path.base);
+    char tag[64];
+    snprintf(tag, sizeof tag, "%s",
+             json_string_value(json_object_get(result, "_etag")));
+    json_t *kept = json_object_get(s->bodies, key);
+    if (json_is_true(json_object_get(result, "not_modified")) && kept) {
+        const char *b = json_string_value(json_object_get(kept, "body"));
+        send_tagged(req, tag, b, strlen(b));
+        json_decref(result);
+        return;
+    }
+    json_object_del(result, "_etag");
+    json_t *body = p->route->kind == K_LIST
+                       ? json_incref(json_object_get(result, p->route->action))
+                       : json_incref(result);
+    json_decref(result);
+    char *text =
+        json_dumps(body ? body : json_array(), JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(body);
+    if (!text) {
+        send_problem(req, 500, "cannot serialise the answer", NULL);
+        return;
+    }
+    if (json_object_size(s->bodies) >= 1024)
+        json_object_clear(s->bodies);
+    json_object_set_new(s->bodies, key,
+                        json_pack("{s:s, s:s}", "etag", tag, "body", text));
+    send_tagged(req, tag, text, strlen(text));
+    free(text);
+}
+
 static void respond(struct pending *p, const smo_status *st, json_t *result)
 {
     h2o_req_t *req = p->req;
     const struct api_route *r = p->route;
     int status = 200;
-    if (st->code) {
+    if (!st->code && p->cacheable && json_object_get(result, "_etag")) {
+        respond_cached(p, result);
+        status = req->res.status;
+    } else if (st->code) {
         status = http_status(st->code);
         if (r->kind == K_READY)
             status = 503;
@@ -912,6 +980,17 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     if (role == ROLE_ADMIN && strcmp(method, "GET"))
         SMO_LOG_I(s->host, s->self, "%s %.*s by %s", method, (int)plen,
                   req->path.base, who);
+    if (!strcmp(method, "GET") &&
+        (!strcmp(r->call, "graph.get") || !strcmp(r->call, "graph.list"))) {
+        /* Ask the engine whether the body kept for this target is still
+         * current. */
+        char key[1024];
+        snprintf(key, sizeof key, "%.*s", (int)req->path.len, req->path.base);
+        p->cacheable = true;
+        json_t *kept = json_object_get(s->bodies, key);
+        if (kept)
+            json_object_set(params, "etag", json_object_get(kept, "etag"));
+    }
     if (s->host->call(s->self, r->call, params, on_reply, p)) {
         smo_status st;
         smo_status_set(&st, SMO_EUNAVAIL, "cannot reach the core");
@@ -1085,6 +1164,7 @@ static void reap(uv_timer_t *t)
  * the close callbacks of the handles h2o closed. */
 static void final_free(struct state *s)
 {
+    json_decref(s->bodies);
     if (s->ctx_ready)
         h2o_context_dispose(&s->ctx);
     h2o_config_dispose(&s->config);
@@ -1113,6 +1193,7 @@ static int create(const struct smo_host *host, smo_instance *self,
     s->cfg = cfgp;
     s->loop = host->loop(self);
     uv_timer_init(s->loop, &s->reaper);
+    s->bodies = json_object();
     h2o_config_init(&s->config);
     s->config.max_request_entity_size = (size_t)s->cfg->max_body;
     s->config.http1.req_timeout = (uint64_t)s->cfg->request_timeout_ms;

@@ -220,6 +220,33 @@ class Lifecycle(Base):
         self.assertEqual(r.status, 200, r)
         self.assertIn("ignored", r.body)
 
+    def test_read_cache_etags_and_freshness(self):
+        s = self.smo
+        s.deploy("p", example("hello-world.yaml"))
+        for path in ("/graphs/hello-world-graph", "/project/p/graphs"):
+            a, b = s.get(path), s.get(path)
+            self.assertEqual(a.body, b.body)
+            tag = b.headers["etag"]
+            self.assertEqual(a.headers["etag"], tag)
+            self.assertNotIn("_etag", a.body)
+            r = s.get(path, headers={"If-None-Match": tag})
+            self.assertEqual(r.status, 304, r)
+            self.assertEqual(r.body, "")
+        # A write makes every kept answer stale at once.
+        r = s.post("/graphs/hello-world-graph/stop?wait=30")
+        self.assertEqual(r.status, 200, r)
+        r = s.get("/graphs/hello-world-graph", headers={"If-None-Match": tag})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["status"], "Stopped")
+        self.assertEqual(s.get("/project/p/graphs").json()[0]["status"],
+                         "Stopped")
+        # While an operation runs, reads show it (never a kept answer).
+        r = s.post("/graphs/hello-world-graph/start")
+        g = s.get("/graphs/hello-world-graph").json()
+        self.assertIn(g["status"], ("Starting", "Running"))
+        s.wait_op(r.json()["id"])
+        self.assertEqual(s.graph("hello-world-graph")["status"], "Running")
+
     def test_plan_is_a_dry_run(self):
         s = self.smo
         r = s.post("/graphs/plan", read(example("image-detection.yaml")),
