@@ -46,6 +46,13 @@ struct state {
     struct conn pool[POOL];
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* Group commit: commits queued while another is being written join
+     * the next transaction (one fsync for all), each in its own savepoint
+     * so that one's conflict does not undo the others. */
+    pthread_mutex_t cq_mu;
+    pthread_cond_t cq_cv;
+    struct job *cq_head, *cq_tail;
+    bool cq_leader;
     size_t jobs; /* in flight */
     smo_done_cb stop_done;
     void *stop_arg;
@@ -272,6 +279,8 @@ struct job {
     json_t *items;
     int64_t *revs;
     uint64_t t0;
+    struct job *cq_next;
+    bool cq_done;
 };
 
 static int64_t now_ms(void)
@@ -547,43 +556,92 @@ static int apply_write(struct job *j, sqlite3 *db,
     return 0;
 }
 
-static void do_commit(struct job *j, sqlite3 *db)
+#define CQ_MAX 64
+
+/* One transaction for a batch of commits; each is all or nothing on its
+ * own (savepoint), the batch is durable with a single COMMIT. */
+static void commit_batch(struct job **batch, size_t n, sqlite3 *db)
 {
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        fail(db, rc, &j->st, "commit");
+        for (size_t b = 0; b < n; b++)
+            fail(db, rc, &batch[b]->st, "commit");
         return;
     }
-    j->revs = calloc(j->n ? j->n : 1, sizeof *j->revs);
-    for (size_t i = 0; i < j->n; i++)
-        if (apply_write(j, db, &j->writes[i], &j->revs[i]))
-            break;
-    if (j->st.code) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return;
+    for (size_t b = 0; b < n; b++) {
+        struct job *j = batch[b];
+        j->revs = calloc(j->n ? j->n : 1, sizeof *j->revs);
+        rc = sqlite3_exec(db, "SAVEPOINT w", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            fail(db, rc, &j->st, "commit");
+            continue;
+        }
+        for (size_t i = 0; i < j->n; i++)
+            if (apply_write(j, db, &j->writes[i], &j->revs[i]))
+                break;
+        if (j->st.code)
+            sqlite3_exec(db, "ROLLBACK TO w", NULL, NULL, NULL);
+        sqlite3_exec(db, "RELEASE w", NULL, NULL, NULL);
     }
     rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        fail(db, rc, &j->st, "commit");
+        for (size_t b = 0; b < n; b++)
+            if (!batch[b]->st.code)
+                fail(db, rc, &batch[b]->st, "commit");
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     }
+}
+
+/* Runs on a worker: queue the commit; the first worker without a leader
+ * writes everything queued, the others wait for their result. */
+static void group_commit(struct job *j)
+{
+    struct state *s = j->s;
+    pthread_mutex_lock(&s->cq_mu);
+    if (s->cq_tail)
+        s->cq_tail->cq_next = j;
+    else
+        s->cq_head = j;
+    s->cq_tail = j;
+    while (!j->cq_done) {
+        if (s->cq_leader) {
+            pthread_cond_wait(&s->cq_cv, &s->cq_mu);
+            continue;
+        }
+        s->cq_leader = true;
+        struct job *batch[CQ_MAX];
+        size_t n = 0;
+        while (s->cq_head && n < CQ_MAX) {
+            batch[n++] = s->cq_head;
+            s->cq_head = s->cq_head->cq_next;
+        }
+        if (!s->cq_head)
+            s->cq_tail = NULL;
+        pthread_mutex_unlock(&s->cq_mu);
+        struct conn *c = take(s);
+        commit_batch(batch, n, c->db);
+        give(s, c);
+        pthread_mutex_lock(&s->cq_mu);
+        for (size_t b = 0; b < n; b++)
+            batch[b]->cq_done = true;
+        s->cq_leader = false;
+        pthread_cond_broadcast(&s->cq_cv);
+    }
+    pthread_mutex_unlock(&s->cq_mu);
 }
 
 static void job_run(void *arg)
 {
     struct job *j = arg;
-    struct conn *c = take(j->s);
-    switch (j->kind) {
-    case J_GET:
-        do_get(j, c->db);
-        break;
-    case J_LIST:
-        do_list(j, c->db);
-        break;
-    case J_COMMIT:
-        do_commit(j, c->db);
-        break;
+    if (j->kind == J_COMMIT) {
+        group_commit(j);
+        return;
     }
+    struct conn *c = take(j->s);
+    if (j->kind == J_GET)
+        do_get(j, c->db);
+    else
+        do_list(j, c->db);
     give(j->s, c);
 }
 
@@ -712,6 +770,8 @@ static void destroy(void *state)
             sqlite3_close(s->pool[i].db);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->cq_mu);
+    pthread_cond_destroy(&s->cq_cv);
     free(s->path);
     free(s);
 }
@@ -728,6 +788,8 @@ static int create(const struct smo_host *host, smo_instance *self,
     s->cfg = c;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->cq_mu, NULL);
+    pthread_cond_init(&s->cq_cv, NULL);
     int r = c->path[0] == '/'
                 ? asprintf(&s->path, "%s", c->path)
                 : asprintf(&s->path, "%s/%s", host->data_dir(self), c->path);
