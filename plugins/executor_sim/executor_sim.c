@@ -297,7 +297,7 @@ static void schedule_write(struct state *s)
     w->s = s;
     json_t *doc =
         json_pack("{s:i, s:O}", "version", 1, "releases", s->releases);
-    w->data = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+    w->data = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     w->len = strlen(w->data);
     w->version = s->version;

@@ -4,8 +4,8 @@
 1. GET /graphs/{name} and GET /project/{p}/graphs with 100 stored graphs:
    requests/s and p99 latency (wrk, 2 threads, 64 connections).
 2. Deploys per second of a 3-service graph with ?wait on the simulated
-   executor (wrk with a Lua script: each request a new project), 8
-   connections.
+   executor (wrk with a Lua script: each request a new project),
+   --deploy-conns connections (default 32).
 3. RSS of smod after 0, 250, 500, 750 and 1,000 deploy/remove cycles.
 
 The daemon runs the shipped conf.d/ (SQLite with synchronous: full, the
@@ -69,6 +69,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--cycles", type=int, default=1000)
+    ap.add_argument("--deploy-conns", type=int, default=32)
     a = ap.parse_args()
 
     s = Smo(Check(), clusters=BIG).start()
@@ -109,7 +110,8 @@ def main():
                     '  return wrk.format(nil, "/project/d" .. tid .. "-" .. '
                     'n .. "/graphs?wait=30")\n'
                     'end\n' % body)
-        rps, p99, bad = wrk(s.url(), a.seconds, conns=8, script=lua)
+        rps, p99, bad = wrk(s.url(), a.seconds, conns=a.deploy_conns,
+                            script=lua)
         print("%-34s %12.1f %10.2f %8d" % ("POST deploy 3 services ?wait",
                                             rps, p99, bad))
         ops = s.get("/operations").json()
