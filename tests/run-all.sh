@@ -24,5 +24,7 @@ ctest --test-dir build/fuzz -L fuzz --output-on-failure -j"$jobs"
 echo "== tests: asan (ASan+UBSan, gcc)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs"
+echo "== packages: build, install with dpkg, smoke test the installed files"
+bash packaging/dev/package-test.sh
 echo "== tests: default"
 ctest --test-dir build/default --output-on-failure -j"$jobs"
