@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config
             libh2o-dev libssl-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3 openssl ca-certificates
            clang libclang-rt-14-dev clang-format time procps
-           postgresql dpkg-dev file systemd adduser)
+           postgresql dpkg-dev file systemd adduser chromium)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

@@ -32,6 +32,8 @@ extern const char smo__api_openapi_json[];
 extern const size_t smo__api_openapi_json_len;
 extern const char smo__api_docs_html[];
 extern const size_t smo__api_docs_html_len;
+extern const char smo__api_ui_html[];
+extern const size_t smo__api_ui_html_len;
 
 struct cfg {
     const char *listen;
@@ -906,14 +908,17 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
         observe(&x, 200);
         return 0;
     }
-    if (r->kind == K_OPENAPI || r->kind == K_DOCS) {
+    if (r->kind == K_OPENAPI || r->kind == K_DOCS || r->kind == K_UI) {
         json_decref(params);
         if (r->kind == K_OPENAPI)
             send_body(req, 200, "application/json", smo__api_openapi_json,
                       smo__api_openapi_json_len, NULL);
-        else
+        else if (r->kind == K_DOCS)
             send_body(req, 200, "text/html; charset=utf-8", smo__api_docs_html,
                       smo__api_docs_html_len, NULL);
+        else
+            send_body(req, 200, "text/html; charset=utf-8", smo__api_ui_html,
+                      smo__api_ui_html_len, NULL);
         observe(&x, 200);
         return 0;
     }

@@ -13,6 +13,7 @@ const struct api_route smo__api_routes[] = {
     {"GET", "/metrics", "system.metrics", ROLE_READ, K_METRICS, NULL},
     {"GET", "/openapi.json", NULL, ROLE_NONE, K_OPENAPI, NULL},
     {"GET", "/docs", NULL, ROLE_NONE, K_DOCS, NULL},
+    {"GET", "/ui", NULL, ROLE_NONE, K_UI, NULL},
     {"GET", "/version", "system.version", ROLE_READ, K_CALL, NULL},
     {"GET", "/project/{project}/graphs", "graph.list", ROLE_READ, K_LIST,
      "graphs"},

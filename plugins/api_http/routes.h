@@ -23,6 +23,7 @@ enum api_kind {
     K_HEALTH,     /* answered by the plugin itself */
     K_OPENAPI,
     K_DOCS,
+    K_UI,  /* the web console page */
     K_BODY /* body is a JSON object passed as params */
 };
 
