@@ -44,6 +44,7 @@ struct cfg {
     const char *tls_cert;
     const char *tls_key;
     int64_t backlog;
+    uint64_t max_headers;
 };
 
 struct token {
@@ -155,6 +156,9 @@ static const struct smo_config_field fields[] = {
      "serve HTTPS with this certificate"},
     {"backlog", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "511", 1, 65535, NULL,
      NULL, OFF(backlog), "listen backlog"},
+    {"max_headers", SMO_CFG_SIZE, SMO_CFG_MIN | SMO_CFG_MAX, "32Ki", 1024,
+     1048576, NULL, NULL, OFF(max_headers),
+     "largest total size of a request's header fields (431 beyond)"},
     {0}};
 #undef OFF
 
@@ -296,6 +300,8 @@ static const char *reason_of(int status)
         return "Conflict";
     case 413:
         return "Payload Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
     case 415:
         return "Unsupported Media Type";
     case 422:
@@ -859,6 +865,17 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     snprintf(method, sizeof method, "%.*s", (int)req->method.len,
              req->method.base);
     struct obs x = {s, "unmatched", method, s->host->now_ms(s->self)};
+    size_t hbytes = req->path.len;
+    for (size_t i = 0; i < req->headers.size; i++)
+        hbytes += req->headers.entries[i].name->len +
+                  req->headers.entries[i].value.len;
+    if (hbytes > s->cfg->max_headers) {
+        json_decref(params);
+        send_problem(req, 431, "the request's header fields are too large",
+                     NULL);
+        observe(&x, 431);
+        return 0;
+    }
     int m = smo__api_match(req->method.base, req->method.len, req->path.base,
                            plen, &r, params);
     if (m != MATCH_OK) {

@@ -37,7 +37,7 @@ def canonical(path):
 
 class Base(unittest.TestCase):
     sim = ""
-    api = "      max_body: 256Ki\n"
+    api = "      max_body: 256Ki\n      request_timeout: 2s\n"
 
     def setUp(self):
         self.smo = Smo(self, sim=self.sim, api=self.api).start()
@@ -312,6 +312,26 @@ class Errors(Base):
         self.problem(s.post("/project/p/graphs", "<xml/>",
                             ctype="application/xml"), 415)
 
+    def test_slow_and_oversized_clients(self):
+        # A client that never finishes its headers is dropped after
+        # request_timeout (2 s here) while others are served meanwhile.
+        slow = socket.create_connection(("127.0.0.1", self.smo.port),
+                                        timeout=10)
+        slow.sendall(b"GET /graphs HTTP/1.1\r\nHost: x\r\n")
+        self.assertEqual(self.smo.get("/healthz").status, 200)
+        try:
+            data = slow.recv(4096)  # the server closes: b"" or a 4xx
+        except socket.timeout:
+            self.fail("a client that never finished its request was kept")
+        except OSError:
+            data = b""
+        self.assertNotIn(b"200 OK", data)
+        slow.close()
+        # Header fields beyond max_headers: refused, the daemon stays up.
+        r = self.smo.get("/graphs", headers={"X-Big": "a" * 70000})
+        self.problem(r, 431)
+        self.assertEqual(self.smo.get("/healthz").status, 200)
+
     def test_garbage_on_the_wire_never_crashes(self):
         for raw in (b"\x00\xff\xfe garbage\r\n\r\n",
                     b"GET /graphs HTTP/1.1\r\nHost: x\r\nContent-Length: "
@@ -389,6 +409,22 @@ class Auth(Base):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(s.smoctl("graph", "stop", "hello-world-graph",
                                   env={"SMO_URL": ""}).returncode, 7)
+
+    def test_secrets_absent_from_logs_and_answers(self):
+        s = self.smo
+        s.get("/graphs", token=ADMIN)
+        s.get("/graphs", token="wrong-token-0123456789")
+        s.post("/alerts", {"alerts": []}, token=ALERTS)
+        s.post("/v1/reload", token=ADMIN)
+        for path in ("/metrics", "/version", "/openapi.json", "/clusters",
+                     "/events"):
+            body = s.get(path, token=ADMIN).body
+            for secret in (ADMIN, READER, ALERTS):
+                self.assertNotIn(secret, body, path)
+        logs = s.daemon.logs()
+        self.assertIn("by ops", logs)  # the holder's name, not the token
+        for secret in (ADMIN, READER, ALERTS, "wrong-token-0123456789"):
+            self.assertNotIn(secret, logs)
 
     def test_public_bind_without_tokens_refused(self):
         d = smolib.tmpdir()
