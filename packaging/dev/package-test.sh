@@ -47,6 +47,7 @@ echo "installed smod stopped cleanly"
 
 cp -r sdk/examples/hello_solver "$tmp/hello"
 make -s -C "$tmp/hello" >/dev/null
-/usr/bin/smod plugins --plugin-dir "$tmp/hello" | grep -q "solver.*hello" ||
-  { /usr/bin/smod plugins --plugin-dir "$tmp/hello"; exit 1; }
+# Captured first: grep -q would close the pipe early (SIGPIPE + pipefail).
+/usr/bin/smod plugins --plugin-dir "$tmp/hello" >"$tmp/plugins.out"
+grep -q "^solver hello" "$tmp/plugins.out" || { cat "$tmp/plugins.out"; exit 1; }
 echo "SDK example built against smo-dev and loaded by the installed smod"
