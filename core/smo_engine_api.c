@@ -874,15 +874,88 @@ static void m_op_list(struct smo_rt *rt, json_t *params,
     list_coll(rt, reply, SMO_COLL_OPERATION, f, "operations");
 }
 
+/* Events: the engine's, from the store (they survive restarts), merged
+ * with those plugins reported since start (cluster readiness...), which
+ * live in the core's ring only. Oldest first; `limit` keeps the newest. */
+struct events_ctx {
+    struct smo_rt *rt;
+    struct smo__reply *reply;
+    char *graph;
+    int64_t since;
+    size_t limit;
+};
+
+static int by_time(const void *a, const void *b)
+{
+    json_int_t x =
+        json_integer_value(json_object_get(*(json_t *const *)a, "time_ms"));
+    json_int_t y =
+        json_integer_value(json_object_get(*(json_t *const *)b, "time_ms"));
+    return (x > y) - (x < y);
+}
+
+static void on_events(void *arg, const smo_status *st, json_t *items)
+{
+    struct events_ctx *c = arg;
+    if (st->code) {
+        smo__reply_err(c->reply, st->code, "%s", st->msg);
+    } else {
+        size_t i;
+        json_t *it;
+        json_t *ring = smo__events_list(c->rt->events, 0, c->graph, 0);
+        size_t n = json_array_size(items) + json_array_size(ring), k = 0;
+        json_t **all = calloc(n ? n : 1, sizeof *all);
+        json_array_foreach(items, i, it) all[k++] = json_object_get(it, "doc");
+        json_array_foreach(ring, i, it)
+        {
+            const char *src = json_string_value(json_object_get(it, "source"));
+            if (src && strcmp(src, "engine") &&
+                json_integer_value(json_object_get(it, "time_ms")) >= c->since)
+                all[k++] = it;
+        }
+        qsort(all, k, sizeof *all, by_time);
+        size_t from = c->limit && k > c->limit ? k - c->limit : 0;
+        json_t *out = json_array();
+        for (size_t x = from; x < k; x++)
+            json_array_append(out, all[x]);
+        free(all);
+        json_decref(ring);
+        smo__reply_ok(c->reply, out);
+    }
+    json_decref(items);
+    free(c->graph);
+    free(c);
+}
+
 static void m_events(struct smo_rt *rt, json_t *params,
                      struct smo__reply *reply)
 {
+    smo_instance *st = E(rt) ? smo__engine_store(E(rt)) : NULL;
+    if (!st) {
+        smo__reply_err(reply, SMO_EUNAVAIL, "no store is configured");
+        return;
+    }
     json_t *f = json_object();
     const char *keys[] = {"graph", "since", "after", "limit"};
     for (int i = 0; i < 4; i++)
         if (json_object_get(params, keys[i]))
             json_object_set(f, keys[i], json_object_get(params, keys[i]));
-    list_coll(rt, reply, SMO_COLL_EVENT, f, "events");
+    struct events_ctx *c = calloc(1, sizeof *c);
+    c->rt = rt;
+    c->reply = reply;
+    const char *g = json_string_value(json_object_get(params, "graph"));
+    c->graph = g ? strdup(g) : NULL;
+    c->since = json_integer_value(json_object_get(params, "since"));
+    c->limit = (size_t)json_integer_value(json_object_get(params, "limit"));
+    smo_status s;
+    smo_status_clear(&s);
+    if (st->plugin->ops.store.list(st->state, SMO_COLL_EVENT, f, on_events, c,
+                                   &s)) {
+        smo__reply_err(reply, s.code, "%s", s.msg);
+        free(c->graph);
+        free(c);
+    }
+    json_decref(f);
 }
 
 /* ---------------------------------------------------------- sync -- */
@@ -991,7 +1064,6 @@ static void sync_known(void *arg, const smo_status *st, json_t *items)
         w[k++] =
             (struct smo_store_write){SMO_COLL_CLUSTER, key, doc, SMO_REV_ANY};
     }
-    json_decref(items);
     smo_status s;
     smo_status_clear(&s);
     if (!k) {
@@ -1004,6 +1076,9 @@ static void sync_known(void *arg, const smo_status *st, json_t *items)
         json_decref(c->inventory);
         free(c);
     }
+    /* The writes borrow their keys from `items` until the store copied
+     * them in commit(). */
+    json_decref(items);
     json_decref(keep);
     free(w);
 }

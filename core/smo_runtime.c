@@ -327,8 +327,16 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
         return rc < 0 ? rc : SMO_ECONFIG;
     }
 
-    /* Swap. */
-    smo_instance *old_list = rt->active;
+    /* Swap. The old set is copied first: relinking the kept instances
+     * below rewrites their `next`, which would cut a walk of the old list
+     * short and leave later removed instances running. */
+    size_t n_old = 0;
+    for (smo_instance *o = rt->active; o; o = o->next)
+        n_old++;
+    smo_instance **old_set = calloc(n_old ? n_old : 1, sizeof *old_set);
+    n_old = 0;
+    for (smo_instance *o = rt->active; o; o = o->next)
+        old_set[n_old++] = o;
     smo_instance *head = NULL, **tail = &head;
     for (size_t i = 0; i < n; i++) {
         smo_instance *inst;
@@ -359,8 +367,8 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
     }
     rt->active = head;
     /* Stop what is no longer in the set (removed or replaced). */
-    for (smo_instance *o = old_list, *next; o; o = next) {
-        next = o->next;
+    for (size_t k = 0; k < n_old; k++) {
+        smo_instance *o = old_set[k];
         bool kept = false;
         for (smo_instance *a = rt->active; a && !kept; a = a->next)
             kept = a == o;
@@ -370,6 +378,7 @@ int smo__rt_apply_config(struct smo_rt *rt, struct smo__errlist *errs)
             smo__instance_stop(o, retire_stopped, NULL);
         }
     }
+    free(old_set);
     size_t created = 0, reused = 0, reconf = 0;
     for (size_t i = 0; i < n; i++) {
         created += pl[i].action == ACT_NEW;

@@ -9,7 +9,14 @@ build_pkgs=(build-essential cmake pkg-config
             libh2o-dev libssl-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3 openssl ca-certificates
            clang libclang-rt-14-dev clang-format time procps
-           postgresql dpkg-dev file systemd adduser chromium)
+           postgresql dpkg-dev file systemd adduser chromium
+           docker-registry)
+# kubectl checks the fake Karmada API server against the real client.
+# Debian's kubernetes-client ships /usr/bin/kubectl, which another package
+# (a vendor's "kubectl") may already own: that one is kept then.
+if ! command -v kubectl >/dev/null 2>&1; then
+  test_pkgs+=(kubernetes-client)
+fi
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

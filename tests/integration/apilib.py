@@ -63,10 +63,11 @@ class Resp:
 
 class Smo:
     """smod with the API. `sim` adds executor settings (YAML lines under
-    config:), `api` adds API settings."""
+    config:), `api` adds API settings. `executor`, when given, is the whole
+    text of 40-executor.yaml instead of the simulated clusters."""
 
     def __init__(self, test, sim="", api="", engine="", root=None,
-                 clusters=CLUSTERS):
+                 clusters=CLUSTERS, executor=None):
         self.test = test
         self.root = root or smolib.tmpdir()
         self.conf = os.path.join(self.root, "conf.d")
@@ -78,6 +79,7 @@ class Smo:
             if f.endswith(".yaml") and not f.startswith(("40-", "90-")):
                 shutil.copy(os.path.join(src, f), self.conf)
         smolib.write(os.path.join(self.conf, "40-executor.yaml"),
+                     executor if executor is not None else
                      "instances:\n  - kind: executor\n    plugin: sim\n"
                      "    name: clusters\n    config:\n      clusters:"
                      + clusters + sim)
