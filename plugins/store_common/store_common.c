@@ -74,6 +74,21 @@ static int check_graph(const char *key, const json_t *doc, smo_status *st)
     return r;
 }
 
+/* True when the JSON text has a NUL character (the escape \u0000): no
+ * store can keep it (PostgreSQL text and JSONB refuse it; jansson only
+ * reads it back with JSON_ALLOW_NUL), so it is refused for all of them. */
+static bool has_nul(const char *t)
+{
+    for (; *t; t++)
+        if (*t == '\\') {
+            if (t[1] == 'u' && strncmp(t + 2, "0000", 4) == 0)
+                return true;
+            if (t[1])
+                t++;
+        }
+    return false;
+}
+
 static void index_of(struct smo__store_write_copy *c)
 {
     const json_t *d = c->doc;
@@ -166,6 +181,14 @@ int smo__store_writes_copy(const struct smo_store_write *w, size_t n,
         y->text = json_dumps(y->doc, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!y->doc || !y->text) {
             smo_status_set(st, SMO_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (has_nul(y->text)) {
+            smo_status_set(st, SMO_EINVAL,
+                           "%s %s: a string contains the NUL character "
+                           "(\\u0000), which cannot be stored",
+                           smo__store_coll_name(x->coll),
+                           x->key ? x->key : "(event)");
             goto fail;
         }
         if (strlen(y->text) > max_bytes) {

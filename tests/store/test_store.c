@@ -2,29 +2,59 @@
  * runtime that loads the built plugin.
  *
  * usage: test_store sqlite
- *        test_store postgres      (SMO_TEST_PG_CONFIG holds the instance's
- *                                  config as a YAML flow mapping)
+ *        test_store postgres
+ * PostgreSQL: SMO_TEST_PG is the conninfo of a database the test may
+ * fill, SMO_TEST_PG_PASSWORD_FILE holds its password; SMO_TEST_PG_DIR and
+ * SMO_TEST_PG_HARNESS let the outage tests stop and start the server.
+ * tests/fixtures/pg/pg-harness.sh run -- test_store postgres sets them all.
+ * Each test works in a schema of its own.
  */
 #include "../unit/smo_test.h"
 
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "smo_rt.h"
 #include "store_sync.h"
 
 static const char *backend;
+static bool pg;
 static char *dir;
 static struct smo_rt *rt;
 static smo_instance *S;
+static char schema[64] = "smo";
 
-static void write_conf(const char *d)
+/* A JSON string literal, which is also a YAML flow scalar. */
+static char *yq(const char *s)
 {
-    char buf[2048];
-    const char *cfg = getenv("SMO_TEST_PG_CONFIG");
-    if (strcmp(backend, "sqlite") == 0)
+    json_t *j = json_string(s);
+    char *t = json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    return t;
+}
+
+/* The postgres instance's config for the current schema (reconnection
+ * quick enough for the outage tests). */
+static void pg_config(char *buf, size_t cap)
+{
+    char *ci = yq(getenv("SMO_TEST_PG"));
+    char *pw = yq(getenv("SMO_TEST_PG_PASSWORD_FILE"));
+    snprintf(buf, cap,
+             "{conninfo: %s, password_file: %s, schema: %s, "
+             "reconnect_min: 50ms, reconnect_max: 1s, connect_timeout: "
+             "2s}",
+             ci, pw, schema);
+    free(ci);
+    free(pw);
+}
+
+static void write_conf_with(const char *d, const char *pg_cfg)
+{
+    char buf[4096];
+    if (!pg)
         snprintf(buf, sizeof buf,
                  "engine: {plugin_path: [\"%s\"], log_level: warning}\n"
                  "instances:\n  - {kind: store, plugin: sqlite, name: st, "
@@ -35,8 +65,108 @@ static void write_conf(const char *d)
                  "engine: {plugin_path: [\"%s\"], log_level: warning}\n"
                  "instances:\n  - {kind: store, plugin: postgres, name: st, "
                  "config: %s}\n",
-                 SMO_TEST_BUILTIN_PLUGIN_DIR, cfg ? cfg : "{}");
+                 SMO_TEST_BUILTIN_PLUGIN_DIR, pg_cfg);
     t_write(d, "store.yaml", buf);
+}
+
+static void write_conf(const char *d)
+{
+    char cfg[2048] = "";
+    if (pg)
+        pg_config(cfg, sizeof cfg);
+    write_conf_with(d, cfg);
+}
+
+/* A session of the test's own, to look behind the store's back. */
+static PGconn *pg_admin(void)
+{
+    char pw[256] = "";
+    FILE *f = fopen(getenv("SMO_TEST_PG_PASSWORD_FILE"), "r");
+    assert_non_null(f);
+    assert_non_null(fgets(pw, sizeof pw, f));
+    fclose(f);
+    pw[strcspn(pw, "\r\n")] = '\0';
+    const char *k[] = {"dbname", "password", NULL};
+    const char *v[] = {getenv("SMO_TEST_PG"), pw, NULL};
+    PGconn *c = PQconnectdbParams(k, v, 1);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("admin session: %s", PQerrorMessage(c));
+    return c;
+}
+
+static void pg_exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+        PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+/* First column of the first row of `sql` as an integer. */
+static long long scalar(const char *sql)
+{
+    long long v = -1;
+    if (pg) {
+        PGconn *c = pg_admin();
+        char set[128];
+        snprintf(set, sizeof set, "SET search_path TO %s", schema);
+        pg_exec_ok(c, set);
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", sql, PQerrorMessage(c));
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        char db[600];
+        snprintf(db, sizeof db, "%s/smo.db", dir);
+        sqlite3 *h;
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        sqlite3_stmt *q;
+        assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        v = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        sqlite3_close(h);
+    }
+    return v;
+}
+
+/* Run the harness (stop / start-again the server), bounded. */
+static pid_t harness_start(const char *cmd, const char *arg)
+{
+    const char *h = getenv("SMO_TEST_PG_HARNESS");
+    const char *d = getenv("SMO_TEST_PG_DIR");
+    if (!h || !d)
+        fail_msg("SMO_TEST_PG_HARNESS and SMO_TEST_PG_DIR must be set (run "
+                 "through tests/fixtures/pg/pg-harness.sh run)");
+    pid_t p = fork();
+    if (p == 0) {
+        execlp("bash", "bash", h, cmd, d, arg, (char *)NULL);
+        _exit(127);
+    }
+    return p;
+}
+
+static int harness_wait(pid_t p, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        int st;
+        if (waitpid(p, &st, WNOHANG) == p)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+        usleep(10000);
+    }
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+    return -1;
+}
+
+static void harness(const char *cmd, const char *arg)
+{
+    int rc = harness_wait(harness_start(cmd, arg), 60000);
+    if (rc != 0)
+        fail_msg("pg-harness.sh %s: exit %d", cmd, rc);
 }
 
 static struct smo_rt *start_rt(const char *d, struct smo__errlist *errs)
@@ -91,6 +221,8 @@ static void wipe(void)
 static int setup(void **state)
 {
     (void)state;
+    static int seq;
+    snprintf(schema, sizeof schema, "t%d_%d", (int)getpid(), ++seq);
     dir = t_mkdtemp();
     write_conf(dir);
     struct smo__errlist e;
@@ -547,9 +679,643 @@ static void test_sqlite_bad_files(void **state)
     free(d);
 }
 
+/* ---- both stores: more of the contract ------------------------------- */
+
+/* Services are normalised into rows, replaced whole with the graph. */
+static void test_services_rows(void **state)
+{
+    (void)state;
+    json_t *g = graph_doc("p", "svc", 3);
+    struct ss_result r = ss_put(S, SMO_COLL_GRAPH, "p/svc", g, SMO_REV_ABSENT);
+    assert_int_equal(r.code, 0);
+    const char *count = "SELECT count(*) FROM services WHERE graph_key = "
+                        "'p/svc'";
+    assert_int_equal(scalar(count), 3);
+    /* Drop svc-2, rename svc-1: the rows follow. */
+    json_t *svcs = json_object_get(g, "services");
+    json_array_remove(svcs, 2);
+    json_object_set_new(json_array_get(svcs, 1), "name", json_string("new"));
+    json_object_set_new(json_array_get(svcs, 0), "cpu", json_real(2.5));
+    r = ss_put(S, SMO_COLL_GRAPH, "p/svc", g, 1);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(scalar(count), 2);
+    assert_int_equal(scalar("SELECT count(*) FROM services WHERE graph_key = "
+                            "'p/svc' AND name = 'new'"),
+                     1);
+    assert_int_equal(scalar("SELECT CAST(cpu * 10 AS INTEGER) FROM services "
+                            "WHERE graph_key = 'p/svc' AND name = 'svc-0'"),
+                     25);
+    /* A service field of an unexpected type is kept in the document and
+     * left out of the row. */
+    json_object_set_new(json_array_get(svcs, 0), "memory", json_string("1Gi"));
+    r = ss_put(S, SMO_COLL_GRAPH, "p/svc", g, 2);
+    assert_int_equal(r.code, 0);
+    r = ss_get(S, SMO_COLL_GRAPH, "p/svc");
+    assert_true(json_equal(r.doc, g));
+    json_decref(r.doc);
+    r = ss_put(S, SMO_COLL_GRAPH, "p/svc", NULL, 3);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(scalar(count), 0);
+    json_decref(g);
+}
+
+/* Numbers keep their type and value, including reals that print with an
+ * exponent (JSONB keeps decimals, not doubles). */
+static void test_numbers(void **state)
+{
+    (void)state;
+    json_t *d =
+        json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:i, s:f, s:[f, I]}",
+                  "big", 1e20, "huge", 1.7976931348623157e308, "tiny", 4.9e-324,
+                  "neg", -2.5e17, "frac", 0.1, "imax", (json_int_t)INT64_MAX,
+                  "imin", (json_int_t)INT64_MIN, "zero", 0, "one", 1.0, "list",
+                  3e30, (json_int_t)7);
+    struct ss_result r = ss_put(S, SMO_COLL_META, "numbers", d, SMO_REV_ANY);
+    assert_int_equal(r.code, 0);
+    r = ss_get(S, SMO_COLL_META, "numbers");
+    assert_int_equal(r.code, 0);
+    if (!json_equal(r.doc, d)) {
+        char *a = json_dumps(d, JSON_SORT_KEYS),
+             *b = json_dumps(r.doc, JSON_SORT_KEYS);
+        fail_msg("wrote %s\nread  %s", a, b);
+    }
+    assert_true(json_is_real(json_object_get(r.doc, "big")));
+    assert_true(json_is_real(json_object_get(r.doc, "one")));
+    assert_true(json_is_integer(json_object_get(r.doc, "imax")));
+    json_decref(r.doc);
+    json_decref(d);
+}
+
+/* A NUL character inside a string cannot be kept by any store (PostgreSQL's
+ * text and JSONB refuse it, SQLite's JSON could not be read back): it is
+ * refused up front, by name, and nothing is written. A backslash followed
+ * by "u0000" is ordinary text. */
+static void test_nul_character(void **state)
+{
+    (void)state;
+    json_t *d = json_pack("{s:s#}", "s", "a\0b", (int)3);
+    struct ss_result r = ss_put(S, SMO_COLL_META, "nul", d, SMO_REV_ANY);
+    assert_int_equal(r.code, SMO_EINVAL);
+    assert_string_equal(r.msg, "meta nul: a string contains the NUL "
+                               "character (\\u0000), which cannot be stored");
+    assert_int_equal(ss_get(S, SMO_COLL_META, "nul").code, SMO_ENOENT);
+    json_decref(d);
+    d = json_pack("{s:s}", "s", "\\u0000 and \\\\u0000");
+    r = ss_put(S, SMO_COLL_META, "nul", d, SMO_REV_ANY);
+    assert_int_equal(r.code, 0);
+    r = ss_get(S, SMO_COLL_META, "nul");
+    assert_true(json_equal(r.doc, d));
+    json_decref(r.doc);
+    json_decref(d);
+}
+
+static void test_event_by_key(void **state)
+{
+    (void)state;
+    json_t *ev = json_pack("{s:s, s:I}", "type", "x", "time_ms", (json_int_t)5);
+    struct ss_result r = ss_put(S, SMO_COLL_EVENT, NULL, ev, SMO_REV_ANY);
+    assert_int_equal(r.code, 0);
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)r.revs[0]);
+    r = ss_get(S, SMO_COLL_EVENT, key);
+    assert_int_equal(r.code, 0);
+    assert_true(json_equal(r.doc, ev));
+    json_decref(r.doc);
+    assert_int_equal(ss_get(S, SMO_COLL_EVENT, "999999").code, SMO_ENOENT);
+    assert_int_equal(ss_get(S, SMO_COLL_EVENT, "x'; --").code, SMO_ENOENT);
+    r = ss_put(S, SMO_COLL_EVENT, NULL, NULL, SMO_REV_ANY);
+    assert_int_equal(r.code, SMO_EINVAL);
+    json_decref(ev);
+}
+
+/* Far more calls at once than connections: they queue, all complete. */
+struct many {
+    int done, failed;
+};
+static void many_cb(void *arg, const smo_status *st, const int64_t *revs,
+                    size_t n)
+{
+    (void)revs;
+    (void)n;
+    struct many *m = arg;
+    m->done++;
+    if (st->code)
+        m->failed++;
+}
+
+static void test_many_in_flight(void **state)
+{
+    (void)state;
+    enum { N = 60 };
+    struct many m = {0, 0};
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "p/m%d", i);
+        json_t *g = graph_doc("p", key + 2, 3);
+        struct smo_store_write w = {SMO_COLL_GRAPH, key, g, SMO_REV_ABSENT};
+        smo_status st;
+        assert_int_equal(
+            S->plugin->ops.store.commit(S->state, &w, 1, many_cb, &m, &st), 0);
+        json_decref(g); /* the store has its copy */
+    }
+    uint64_t end = uv_hrtime() + 30ull * 1000000000ull;
+    while (m.done < N && uv_hrtime() < end)
+        uv_run(rt->loop, UV_RUN_ONCE);
+    assert_int_equal(m.done, N);
+    assert_int_equal(m.failed, 0);
+    json_t *f = json_pack("{s:s}", "project", "p");
+    struct ss_result r = ss_list(S, SMO_COLL_GRAPH, f);
+    assert_int_equal(json_array_size(r.items), N);
+    json_decref(r.items);
+    json_decref(f);
+}
+
+/* ---- migrations from the oldest released schema (both stores) -------- */
+
+static void test_pg_migration(void **state)
+{
+    (void)state;
+    if (!pg)
+        skip();
+    /* Schema version 1 as released, with one graph in it. */
+    snprintf(schema, sizeof schema, "mig_%d", (int)getpid());
+    PGconn *c = pg_admin();
+    char sql[4096];
+    snprintf(
+        sql, sizeof sql,
+        "CREATE SCHEMA %s; SET search_path TO %s;"
+        "CREATE TABLE schema_version (version integer NOT NULL);"
+        "INSERT INTO schema_version VALUES (1);"
+        "CREATE TABLE docs ("
+        " coll smallint NOT NULL, key text COLLATE \"C\" NOT NULL,"
+        " rev bigint NOT NULL, doc jsonb NOT NULL, updated_ms bigint NOT NULL,"
+        " project text COLLATE \"C\", name text COLLATE \"C\","
+        " graph text COLLATE \"C\", state text, area bigint,"
+        " PRIMARY KEY (coll, key));"
+        "CREATE INDEX docs_project ON docs (coll, project, name);"
+        "CREATE INDEX docs_graph ON docs (coll, graph);"
+        "CREATE TABLE events ("
+        " seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " graph text COLLATE \"C\", time_ms bigint NOT NULL, doc jsonb NOT "
+        "NULL);"
+        "CREATE INDEX events_graph ON events (graph, seq);"
+        "INSERT INTO docs VALUES (1, 'old/g', 3, '{\"project\":\"old\","
+        "\"name\":\"g\",\"services\":[{\"name\":\"a\",\"cpu\":1,\"memory\":"
+        "\"lots\"},{\"name\":\"b\",\"gpu\":2}]}', 0, 'old', 'g', NULL, NULL, "
+        "NULL);"
+        "INSERT INTO docs VALUES (1, 'old/h', 1, '{\"project\":\"old\","
+        "\"name\":\"h\"}', 0, 'old', 'h', NULL, NULL, NULL);",
+        schema, schema);
+    pg_exec_ok(c, sql);
+    PQfinish(c);
+    char *d = t_mkdtemp();
+    char *keep = dir;
+    dir = d;
+    write_conf(d);
+    struct smo__errlist e;
+    struct smo_rt *r2 = start_rt(d, &e);
+    if (!r2)
+        fail_msg("%s", e.lines[0]);
+    smo__errlist_free(&e);
+    smo_instance *s2 = smo__rt_first(r2, SMO_KIND_STORE);
+    struct ss_result r = ss_get(s2, SMO_COLL_GRAPH, "old/g");
+    assert_int_equal(r.code, 0);
+    assert_int_equal(r.rev, 3);
+    json_decref(r.doc);
+    /* Written after the migration, the services table is in use. */
+    json_t *g = graph_doc("old", "h", 2);
+    assert_int_equal(ss_put(s2, SMO_COLL_GRAPH, "old/h", g, 1).code, 0);
+    json_decref(g);
+    stop_rt(r2);
+    assert_int_equal(scalar("SELECT version FROM schema_version"), 2);
+    assert_int_equal(scalar("SELECT count(*) FROM services WHERE graph_key = "
+                            "'old/g'"),
+                     2); /* backfilled */
+    assert_int_equal(scalar("SELECT count(*) FROM services WHERE graph_key = "
+                            "'old/g' AND name = 'a' AND memory IS NULL AND "
+                            "cpu = 1"),
+                     1);
+    assert_int_equal(scalar("SELECT gpu FROM services WHERE name = 'b'"), 2);
+    assert_int_equal(scalar("SELECT count(*) FROM services WHERE graph_key = "
+                            "'old/h'"),
+                     2);
+    /* A schema newer than this build is refused at start, by name. */
+    c = pg_admin();
+    snprintf(sql, sizeof sql, "UPDATE %s.schema_version SET version = 99",
+             schema);
+    pg_exec_ok(c, sql);
+    PQfinish(c);
+    r2 = start_rt(d, &e);
+    assert_null(r2);
+    assert_non_null(strstr(e.lines[0], "version 99, newer than this smod"));
+    smo__errlist_free(&e);
+    dir = keep;
+    t_rm_rf(d);
+    free(d);
+}
+
+/* ---- PostgreSQL only: configuration and connection errors ------------ */
+
+/* Start with `cfg` as the postgres config: it must fail with `expect` in
+ * the first message, which is returned (new). */
+static char *start_fails(const char *cfg, const char *expect)
+{
+    char *d = t_mkdtemp();
+    write_conf_with(d, cfg);
+    struct smo__errlist e;
+    struct smo_rt *r2 = start_rt(d, &e);
+    if (r2) {
+        stop_rt(r2);
+        fail_msg("started with %s", cfg);
+    }
+    if (!strstr(e.lines[0], expect))
+        fail_msg("expected \"%s\" in: %s", expect, e.lines[0]);
+    char *m = strdup(e.lines[0]);
+    smo__errlist_free(&e);
+    t_rm_rf(d);
+    free(d);
+    return m;
+}
+
+static void test_pg_config(void **state)
+{
+    (void)state;
+    if (!pg)
+        skip();
+    char extra[1024];
+    char *ci = yq(getenv("SMO_TEST_PG"));
+    /* A wrong password: refused at start, the password never echoed. */
+    char *d = t_mkdtemp();
+    t_write(d, "pw", "Wr0ngSecretValue\n");
+    snprintf(extra, sizeof extra, "{conninfo: %s, password_file: %s/pw}", ci,
+             d);
+    char *m = start_fails(extra, "password authentication failed");
+    assert_null(strstr(m, "Wr0ngSecretValue"));
+    free(m);
+    /* A password in the conninfo is refused before anything runs, and not
+     * shown either. */
+    snprintf(extra, sizeof extra,
+             "{conninfo: \"%s password=Sekr1tValue\", schema: x}",
+             getenv("SMO_TEST_PG"));
+    m = start_fails(extra, "contains a password; give it with password_env");
+    assert_null(strstr(m, "Sekr1tValue"));
+    free(m);
+    /* password_env: unset, then set. */
+    snprintf(extra, sizeof extra,
+             "{conninfo: %s, password_env: SMO_TEST_NO_SUCH_VAR}", ci);
+    free(start_fails(extra,
+                     "environment variable SMO_TEST_NO_SUCH_VAR is not set"));
+    char pw[256] = "";
+    FILE *f = fopen(getenv("SMO_TEST_PG_PASSWORD_FILE"), "r");
+    assert_non_null(fgets(pw, sizeof pw, f));
+    fclose(f);
+    pw[strcspn(pw, "\n")] = '\0';
+    setenv("SMO_TEST_PG_PW", pw, 1);
+    snprintf(extra, sizeof extra,
+             "{conninfo: %s, password_env: SMO_TEST_PG_PW, schema: cfg_%d, "
+             "pool_size: 1}",
+             ci, (int)getpid());
+    write_conf_with(d, extra);
+    struct smo__errlist e;
+    struct smo_rt *r2 = start_rt(d, &e);
+    if (!r2)
+        fail_msg("%s", e.lines[0]);
+    smo__errlist_free(&e);
+    smo_instance *s2 = smo__rt_first(r2, SMO_KIND_STORE);
+    json_t *doc = json_pack("{s:i}", "x", 1);
+    assert_int_equal(ss_put(s2, SMO_COLL_META, "env", doc, SMO_REV_ANY).code,
+                     0);
+    json_decref(doc);
+    stop_rt(r2);
+    unsetenv("SMO_TEST_PG_PW");
+    t_rm_rf(d);
+    free(d);
+    /* Both password sources, a bad schema name, a bad conninfo. */
+    snprintf(extra, sizeof extra,
+             "{conninfo: %s, password_env: A, password_file: /dev/null}", ci);
+    free(start_fails(extra, "at most one of password_env and password_file"));
+    snprintf(extra, sizeof extra, "{conninfo: %s, schema: \"a; DROP\"}", ci);
+    free(start_fails(extra, "schema: \"a; DROP\" is not a plain identifier"));
+    free(start_fails("{conninfo: \"host=127.0.0.1 nonsense\"}", "conninfo: "));
+    /* A read-only server (a standby after a failover, here a read-only
+     * default) cannot hold the state: refused with the reason. */
+    char ro[600];
+    snprintf(ro, sizeof ro, "%s options='-c default_transaction_read_only=on'",
+             getenv("SMO_TEST_PG"));
+    char *roq = yq(ro), *pwq = yq(getenv("SMO_TEST_PG_PASSWORD_FILE"));
+    snprintf(extra, sizeof extra, "{conninfo: %s, password_file: %s}", roq,
+             pwq);
+    free(start_fails(extra, "the server is read-only"));
+    free(roq);
+    free(pwq);
+    /* Nobody listening: a clear reason, within the connect timeout. */
+    uint64_t t0 = uv_hrtime();
+    free(start_fails("{conninfo: \"host=127.0.0.1 port=1 dbname=x user=y\", "
+                     "connect_timeout: 2s}",
+                     "cannot connect"));
+    assert_true(uv_hrtime() - t0 < 5000000000ull);
+    free(ci);
+}
+
+/* ---- PostgreSQL only: the server goes away in the middle of writes ---- */
+
+enum { FAULT_MAX = 4000 };
+static int outcome[FAULT_MAX];
+
+static struct ss_result fault_write(smo_instance *s, int i)
+{
+    char key[32], op[32], name[16];
+    snprintf(name, sizeof name, "g%d", i);
+    snprintf(key, sizeof key, "fault/g%d", i);
+    snprintf(op, sizeof op, "fault-op-%d", i);
+    json_t *g = graph_doc("fault", name, 3);
+    json_t *o = json_pack("{s:s, s:s, s:s}", "id", op, "graph", key, "state",
+                          "running");
+    json_t *ev = json_pack("{s:s, s:s, s:I}", "type", "fault", "graph", key,
+                           "time_ms", (json_int_t)i);
+    struct smo_store_write w[3] = {{SMO_COLL_GRAPH, key, g, SMO_REV_ABSENT},
+                                   {SMO_COLL_OPERATION, op, o, SMO_REV_ABSENT},
+                                   {SMO_COLL_EVENT, NULL, ev, SMO_REV_ANY}};
+    struct ss_result r = ss_commit(s, w, 3);
+    json_decref(g);
+    json_decref(o);
+    json_decref(ev);
+    return r;
+}
+
+/* Every batch is there whole or not at all, as its result said. */
+static void fault_verify(int n)
+{
+    int present = 0, unknown = 0;
+    for (int i = 0; i < n; i++) {
+        char key[32], op[32];
+        snprintf(key, sizeof key, "fault/g%d", i);
+        snprintf(op, sizeof op, "fault-op-%d", i);
+        struct ss_result g = ss_get(S, SMO_COLL_GRAPH, key);
+        struct ss_result o = ss_get(S, SMO_COLL_OPERATION, op);
+        json_t *f = json_pack("{s:s}", "graph", key);
+        struct ss_result e = ss_list(S, SMO_COLL_EVENT, f);
+        json_decref(f);
+        assert_int_equal(e.code, 0);
+        bool has_g = g.code == 0, has_o = o.code == 0;
+        size_t nev = json_array_size(e.items);
+        json_decref(g.doc);
+        json_decref(o.doc);
+        json_decref(e.items);
+        if (g.code && g.code != SMO_ENOENT)
+            fail_msg("read back %s: %s", key, g.msg);
+        if (has_g != has_o || nev != (has_g ? 1u : 0u))
+            fail_msg("batch %d half-written: graph %d, operation %d, %zu "
+                     "events",
+                     i, has_g, has_o, nev);
+        if (outcome[i] == 0 && !has_g)
+            fail_msg("batch %d was acknowledged but is not there", i);
+        if (outcome[i] == SMO_EUNAVAIL && has_g)
+            fail_msg("batch %d failed with EUNAVAIL but was written", i);
+        present += has_g;
+        unknown += outcome[i] == SMO_EIO;
+    }
+    print_message("    %d batches, %d written, %d with an unknown outcome "
+                  "(all whole)\n",
+                  n, present, unknown);
+}
+
+static void outage(const char *mode, int *next)
+{
+    int i = *next;
+    /* Writes go on while the server is being stopped. */
+    for (int k = 0; k < 20; k++, i++) {
+        struct ss_result r = fault_write(S, i);
+        assert_int_equal(r.code, 0);
+        outcome[i] = 0;
+    }
+    pid_t stopper = harness_start("stop", mode);
+    int unavail = 0, stop_rc = -2;
+    uint64_t end = uv_hrtime() + 40ull * 1000000000ull;
+    while (i < FAULT_MAX && uv_hrtime() < end) {
+        uint64_t t0 = uv_hrtime();
+        struct ss_result r = fault_write(S, i);
+        outcome[i++] = r.code;
+        if (r.code != 0 && r.code != SMO_EUNAVAIL && r.code != SMO_EIO)
+            fail_msg("write during the outage: %s (%s)", smo_err_name(r.code),
+                     r.msg);
+        if (r.code == SMO_EUNAVAIL) {
+            unavail++;
+            assert_non_null(strstr(r.msg, "is unavailable"));
+        }
+        if (stop_rc == -2) {
+            int st;
+            if (waitpid(stopper, &st, WNOHANG) == stopper)
+                stop_rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+        } else if (unavail >= 5) {
+            /* Down: calls are refused at once, not after a timeout. */
+            assert_int_equal(r.code, SMO_EUNAVAIL);
+            assert_true(uv_hrtime() - t0 < 200000000ull);
+            break;
+        }
+        usleep(2000);
+    }
+    assert_int_equal(stop_rc, 0);
+    assert_true(unavail >= 5);
+    /* Reads fail fast too. */
+    struct ss_result r = ss_get(S, SMO_COLL_GRAPH, "fault/g0");
+    assert_int_equal(r.code, SMO_EUNAVAIL);
+    assert_non_null(strstr(r.msg, "reconnecting"));
+    r = ss_list(S, SMO_COLL_GRAPH, NULL);
+    assert_int_equal(r.code, SMO_EUNAVAIL);
+    harness("start-again", "");
+    /* The next write succeeds once the store has reconnected (its backoff
+     * is capped at 1 s here). */
+    end = uv_hrtime() + 20ull * 1000000000ull;
+    int tries = 0;
+    for (;;) {
+        assert_true(i < FAULT_MAX);
+        r = fault_write(S, i);
+        outcome[i++] = r.code;
+        tries++;
+        if (r.code == 0)
+            break;
+        assert_int_equal(r.code, SMO_EUNAVAIL);
+        if (uv_hrtime() > end)
+            fail_msg("no successful write 20 s after the restart: %s", r.msg);
+        /* Let the reconnect timer run. */
+        uint64_t until = uv_hrtime() + 50000000ull;
+        while (uv_hrtime() < until)
+            uv_run(rt->loop, UV_RUN_NOWAIT), usleep(5000);
+    }
+    print_message("    %s stop: %d calls refused, written again after %d "
+                  "tries\n",
+                  mode, unavail, tries);
+    *next = i;
+}
+
+static void test_pg_outage(void **state)
+{
+    (void)state;
+    if (!pg)
+        skip();
+    int n = 0;
+    outage("immediate", &n);
+    outage("fast", &n);
+    fault_verify(n);
+    /* And the store works as before. */
+    struct ss_result r = fault_write(S, n);
+    assert_int_equal(r.code, 0);
+    /* Stopping while the server is away is prompt: the reconnect timer is
+     * cancelled, nothing waits for a connect timeout. */
+    harness("stop", "fast");
+    r = ss_get(S, SMO_COLL_GRAPH, "fault/g0");
+    assert_true(r.code == SMO_EUNAVAIL);
+    uint64_t t0 = uv_hrtime();
+    stop_rt(rt);
+    assert_true(uv_hrtime() - t0 < 2000000000ull);
+    harness("start-again", "");
+    struct smo__errlist e;
+    rt = start_rt(dir, &e);
+    if (!rt)
+        fail_msg("%s", e.lines[0]);
+    smo__errlist_free(&e);
+    S = smo__rt_first(rt, SMO_KIND_STORE);
+    r = ss_get(S, SMO_COLL_GRAPH, "fault/g0");
+    assert_int_equal(r.code, 0);
+    json_decref(r.doc);
+}
+
+/* ---- PostgreSQL only: a session lost in the middle of a commit ------- */
+
+static bool admin_kill(PGconn *a, const char *where)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+             "%s AND usename = current_user AND pid <> pg_backend_pid()",
+             where);
+    PGresult *q = PQexec(a, sql);
+    bool killed = PQresultStatus(q) == PGRES_TUPLES_OK && PQntuples(q) > 0 &&
+                  PQgetvalue(q, 0, 0)[0] == 't';
+    PQclear(q);
+    return killed;
+}
+
+/* Run the loop until `where` names a session of the store (bounded). */
+static bool admin_wait(PGconn *a, const char *where)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE %s AND usename = "
+             "current_user AND pid <> pg_backend_pid()",
+             where);
+    for (int i = 0; i < 1000; i++) {
+        uv_run(rt->loop, UV_RUN_NOWAIT);
+        PGresult *q = PQexec(a, sql);
+        bool there = PQresultStatus(q) == PGRES_TUPLES_OK &&
+                     strcmp(PQgetvalue(q, 0, 0), "0") != 0;
+        PQclear(q);
+        if (there)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static int teardown_syncrep(void **state)
+{
+    if (pg) {
+        harness("sql", "ALTER SYSTEM RESET synchronous_standby_names");
+        harness("sql", "SELECT pg_reload_conf()");
+    }
+    return teardown(state);
+}
+
+/* The answer to COMMIT lost: the server is made to hold every COMMIT (it
+ * waits for a synchronous standby that does not exist) and the session
+ * waiting there is terminated. The transaction is committed locally, the
+ * client only sees its connection drop; the store asks a new session and
+ * reports the commit as done. */
+static void test_pg_commit_in_doubt(void **state)
+{
+    (void)state;
+    if (!pg)
+        skip();
+    harness("sql", "ALTER SYSTEM SET synchronous_standby_names = 'smo_nobody'");
+    harness("sql", "SELECT pg_reload_conf()");
+    PGconn *a = pg_admin();
+    /* The setting reaches the server's sessions asynchronously. */
+    for (int i = 0; i < 500; i++) {
+        PGresult *q = PQexec(a, "SHOW synchronous_standby_names");
+        bool on = !strcmp(PQgetvalue(q, 0, 0), "smo_nobody");
+        PQclear(q);
+        if (on)
+            break;
+        usleep(10000);
+    }
+    json_t *g = graph_doc("p", "doubt", 2);
+    struct smo_store_write w = {SMO_COLL_GRAPH, "p/doubt", g, SMO_REV_ABSENT};
+    struct ss_result r;
+    memset(&r, 0, sizeof r);
+    smo_status st;
+    assert_int_equal(
+        S->plugin->ops.store.commit(S->state, &w, 1, ss_commit_cb, &r, &st), 0);
+    assert_true(admin_wait(a, "wait_event = 'SyncRep'"));
+    assert_true(admin_kill(a, "wait_event = 'SyncRep'"));
+    ss_wait(S, &r);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(r.revs[0], 1);
+    harness("sql", "ALTER SYSTEM RESET synchronous_standby_names");
+    harness("sql", "SELECT pg_reload_conf()");
+    struct ss_result got = ss_get(S, SMO_COLL_GRAPH, "p/doubt");
+    assert_int_equal(got.code, 0);
+    assert_int_equal(got.rev, 1);
+    assert_true(json_equal(got.doc, g));
+    json_decref(got.doc);
+
+    /* Lost before COMMIT: the store's session waits for a row lock and is
+     * terminated; the batch runs again on a new session, once. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "BEGIN; SELECT rev FROM %s.docs WHERE key = 'p/doubt' FOR "
+             "UPDATE",
+             schema);
+    pg_exec_ok(a, sql);
+    /* Another session watches: inside a transaction, pg_stat_activity is
+     * a snapshot taken at its first use. */
+    PGconn *k = pg_admin();
+    json_object_set_new(g, "status", json_string("Stopped"));
+    memset(&r, 0, sizeof r);
+    w.expect_rev = 1;
+    assert_int_equal(
+        S->plugin->ops.store.commit(S->state, &w, 1, ss_commit_cb, &r, &st), 0);
+    assert_true(admin_wait(k, "wait_event_type = 'Lock'"));
+    assert_true(admin_kill(k, "wait_event_type = 'Lock'"));
+    /* The retry waits for the same lock; release it. */
+    assert_true(admin_wait(k, "wait_event_type = 'Lock'"));
+    pg_exec_ok(a, "ROLLBACK");
+    ss_wait(S, &r);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(r.revs[0], 2); /* applied once */
+    PQfinish(k);
+    PQfinish(a);
+    json_decref(g);
+}
+
 int main(int argc, char **argv)
 {
     backend = argc > 1 ? argv[1] : "sqlite";
+    if (strcmp(backend, "sqlite") != 0 && strcmp(backend, "postgres") != 0) {
+        fprintf(stderr, "usage: test_store sqlite|postgres\n");
+        return 2;
+    }
+    pg = strcmp(backend, "postgres") == 0;
+    if (pg &&
+        (!getenv("SMO_TEST_PG") || !getenv("SMO_TEST_PG_PASSWORD_FILE"))) {
+        /* Not a skip: a suite that silently tests nothing would pass. */
+        fprintf(stderr,
+                "test_store postgres: SMO_TEST_PG and "
+                "SMO_TEST_PG_PASSWORD_FILE are not set; run it through "
+                "tests/fixtures/pg/pg-harness.sh run -- %s postgres\n",
+                argv[0]);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches_are_atomic, setup,
@@ -562,8 +1328,18 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_processes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_services_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_character, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_by_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
         cmocka_unit_test(test_sqlite_migration),
         cmocka_unit_test(test_sqlite_bad_files),
+        cmocka_unit_test(test_pg_migration),
+        cmocka_unit_test(test_pg_config),
+        cmocka_unit_test_setup_teardown(test_pg_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_commit_in_doubt, setup,
+                                        teardown_syncrep),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name(backend, tests, NULL, NULL);
 }
