@@ -16,6 +16,9 @@
 #include "smo_rt.h"
 #include "smo_schema.h"
 
+/* `smod plan` (core/smo_plan_cmd.c) parses its own options. */
+int smo__cmd_plan(int argc, char **argv);
+
 #ifndef SMO_CONFDIR
 #define SMO_CONFDIR "/etc/smo/conf.d"
 #endif
@@ -36,6 +39,10 @@ static void usage(FILE *f)
         "  validate REF   check a descriptor (file path, oci://, http(s)://)"
         "\n"
         "                 and show its translated services\n"
+        "  plan REF --inventory CLUSTERS.json\n"
+        "                 place a descriptor on a Karmada ClusterList without"
+        "\n"
+        "                 deploying (smod plan --help)\n"
         "  version        print the version\n"
         "\n"
         "Options:\n"
@@ -317,6 +324,8 @@ int main(int argc, char **argv)
                SMO_ABI_MINOR);
         return 0;
     }
+    if (strcmp(cmd, "plan") == 0)
+        return smo__cmd_plan(argc - 1, argv + 1);
     struct opts o;
     memset(&o, 0, sizeof o);
     optind = 2;

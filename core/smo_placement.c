@@ -386,6 +386,11 @@ static void solve_done(void *arg, int status)
         "balance", j->r.terms.balance, "move", j->r.terms.move, "cost",
         j->r.terms.cost, "solve_ms", j->r.solve_ms, "services", j->explain,
         "excluded_clusters", j->in.excluded);
+    /* The bound behind the gap, and the solver's note on an answer (why
+     * it stopped: time limit, gap target...). */
+    json_object_set_new(detail, "bound", json_real(j->r.bound));
+    if (!st.code && j->r.reason[0])
+        json_object_set_new(detail, "note", json_string(j->r.reason));
     j->cb(j->arg, &st, placement, detail);
     job_free(j);
 }

@@ -1,6 +1,7 @@
 /* solver_greedy: the placement heuristic as a solver of its own (fast,
  * always feasible when it answers, no optimality proof) and a rule-based
  * scaler. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +18,10 @@ struct cfg {
 struct state {
     const struct smo_host *host;
     smo_instance *self;
-    const struct cfg *cfg;
+    /* A copy: solves read it on worker threads while a reload may replace
+     * (and the core free) the configuration struct. */
+    pthread_mutex_t lock;
+    int64_t time_limit_ms;
 };
 
 static const struct smo_config_field fields[] = {
@@ -40,13 +44,16 @@ static int place(void *state, const struct smo_place_problem *p,
     struct state *s = state;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int64_t budget =
-        p->time_limit_ms > 0 ? p->time_limit_ms : s->cfg->time_limit_ms;
+    pthread_mutex_lock(&s->lock);
+    int64_t budget = p->time_limit_ms > 0 ? p->time_limit_ms : s->time_limit_ms;
+    pthread_mutex_unlock(&s->lock);
     if (smo__greedy_place(p, r->assignment, budget, r->reason,
                           sizeof r->reason)) {
-        /* Not a proof of infeasibility: only that the heuristic found
-         * nothing. */
-        r->status = SMO_SOLVE_TIMEOUT;
+        /* The heuristic finding nothing proves nothing, unless one of the
+         * simple certificates holds. */
+        r->status = smo__greedy_explain(p, r->reason, sizeof r->reason)
+                        ? SMO_SOLVE_INFEASIBLE
+                        : SMO_SOLVE_TIMEOUT;
     } else {
         r->status = SMO_SOLVE_FEASIBLE;
         r->objective = smo__greedy_objective(p, r->assignment, &r->terms);
@@ -68,8 +75,10 @@ static int scale(void *state, const struct smo_scale_problem *p,
     if (smo__greedy_scale(p, r->replicas, r->unmet, &r->objective, r->reason,
                           sizeof r->reason))
         r->status = SMO_SOLVE_INFEASIBLE;
-    else
+    else {
         r->status = SMO_SOLVE_FEASIBLE;
+        smo__scale_unmet_reason(p, r->unmet, r->reason, sizeof r->reason);
+    }
     r->solve_ms = ms_since(&t0);
     return SMO_OK;
 }
@@ -82,7 +91,8 @@ static int create(const struct smo_host *host, smo_instance *self,
         return smo_status_set(st, SMO_ENOMEM, "out of memory");
     s->host = host;
     s->self = self;
-    s->cfg = cfg;
+    pthread_mutex_init(&s->lock, NULL);
+    s->time_limit_ms = ((const struct cfg *)cfg)->time_limit_ms;
     *out = s;
     return 0;
 }
@@ -90,13 +100,18 @@ static int create(const struct smo_host *host, smo_instance *self,
 static int reconfigure(void *state, const void *cfg, smo_status *st)
 {
     (void)st;
-    ((struct state *)state)->cfg = cfg;
+    struct state *s = state;
+    pthread_mutex_lock(&s->lock);
+    s->time_limit_ms = ((const struct cfg *)cfg)->time_limit_ms;
+    pthread_mutex_unlock(&s->lock);
     return 0;
 }
 
 static void destroy(void *state)
 {
-    free(state);
+    struct state *s = state;
+    pthread_mutex_destroy(&s->lock);
+    free(s);
 }
 
 static const struct smo_solver_ops ops = {
