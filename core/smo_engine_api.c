@@ -30,14 +30,17 @@ json_t *smo__graph_public(const json_t *g, const json_t *op)
     json_array_foreach(json_object_get(g, "services"), i, s)
     {
         json_t *o = json_pack(
-            "{s:O, s:O, s:n, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, "
+            "{s:O, s:O, s:O, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, "
             "s:O?, s:O?, s:O?}",
             "name", json_object_get(s, "name"), "status",
-            json_object_get(s, "status"), "grafana", "cluster_affinity",
-            json_object_get(s, "cluster"), "cpu", json_object_get(s, "cpu"),
-            "memory", json_object_get(s, "memory"), "storage",
-            json_object_get(s, "storage"), "gpu", json_object_get(s, "gpu"),
-            "replicas", json_object_get(s, "replicas"), "trigger",
+            json_object_get(s, "status"), "grafana",
+            json_object_get(s, "grafana") ? json_object_get(s, "grafana")
+                                          : json_null(),
+            "cluster_affinity", json_object_get(s, "cluster"), "cpu",
+            json_object_get(s, "cpu"), "memory", json_object_get(s, "memory"),
+            "storage", json_object_get(s, "storage"), "gpu",
+            json_object_get(s, "gpu"), "replicas",
+            json_object_get(s, "replicas"), "trigger",
             json_object_get(s, "trigger"), "values_overwrite",
             json_object_get(s, "values"), "artifact_ref",
             json_object_get(s, "artifact_ref"), "artifact_type",
@@ -48,9 +51,12 @@ json_t *smo__graph_public(const json_t *g, const json_t *op)
         json_array_append_new(svcs, o);
     }
     json_t *out = json_pack(
-        "{s:O, s:O, s:O, s:n, s:O?, s:O?, s:o, s:O?, s:O?}", "name",
+        "{s:O, s:O, s:O, s:O, s:O?, s:O?, s:o, s:O?, s:O?}", "name",
         json_object_get(g, "name"), "project", json_object_get(g, "project"),
-        "status", json_object_get(g, "status"), "grafana", "hdaGraph",
+        "status", json_object_get(g, "status"), "grafana",
+        json_object_get(g, "grafana") ? json_object_get(g, "grafana")
+                                      : json_null(),
+        "hdaGraph",
         json_object_get(json_object_get(g, "descriptor"), "hdaGraph"),
         "placement", json_object_get(g, "placement"), "services", svcs,
         "created_ms", json_object_get(g, "created_ms"), "updated_ms",

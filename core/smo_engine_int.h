@@ -158,6 +158,11 @@ void smo__reservation_settle(struct smo__engine *e, const char *op,
 void smo__reservations_release(struct smo__engine *e, const char *op);
 void smo__reservations_free(struct smo__engine *e);
 
+/* ---- smo_engine_monitor.c ---- */
+
+void smo__step_dashboards(struct smo__op *o, json_t *step);
+void smo__step_dashboards_remove(struct smo__op *o, json_t *step);
+
 /* ---- smo_engine_api.c ---- */
 
 json_t *smo__graph_public(const json_t *graph, const json_t *op);

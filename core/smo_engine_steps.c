@@ -678,6 +678,8 @@ static const struct {
     {"uninstall", step_uninstall},
     {"rules", step_rules},
     {"rules_remove", step_rules_remove},
+    {"dashboards", smo__step_dashboards},
+    {"dashboards_remove", smo__step_dashboards_remove},
     {"finish", step_finish},
     {"delete", step_delete},
 };
@@ -721,6 +723,7 @@ json_t *smo__steps_for(const char *action, const json_t *graph,
                     json_string_value(json_object_get(s, "name")));
         }
         add(l, "rules", NULL);
+        add(l, "dashboards", NULL);
         add(l, "finish", NULL);
     } else if (!strcmp(action, "stop") || !strcmp(action, "remove")) {
         /* Every service, installed or not: uninstalling is idempotent and
@@ -728,6 +731,8 @@ json_t *smo__steps_for(const char *action, const json_t *graph,
         json_array_foreach(svcs, i, s)
             add(l, "uninstall", json_string_value(json_object_get(s, "name")));
         add(l, "rules_remove", NULL);
+        if (!strcmp(action, "remove"))
+            add(l, "dashboards_remove", NULL);
         add(l, !strcmp(action, "stop") ? "finish" : "delete", NULL);
     } else if (!strcmp(action, "place")) {
         add(l, "prepare", NULL);

@@ -10,7 +10,7 @@ build_pkgs=(build-essential cmake pkg-config
 test_pkgs=(libcmocka-dev python3 openssl ca-certificates
            clang libclang-rt-14-dev clang-format time procps
            postgresql dpkg-dev file systemd adduser chromium
-           docker-registry)
+           docker-registry prometheus prometheus-alertmanager)
 # kubectl checks the fake Karmada API server against the real client.
 # Debian's kubernetes-client ships /usr/bin/kubectl, which another package
 # (a vendor's "kubectl") may already own: that one is kept then.
