@@ -228,23 +228,14 @@ void smo__cbc_solve(const struct smo__lp *lp, struct smo__cbc_run *run)
      * (the relaxation stays weak whatever the cuts), and the coefficient
      * diving heuristic ignores the time limit for seconds on the full
      * model of a hundred services. */
-    Cbc_setParameter(m, "cuts", "off");
-    Cbc_setParameter(m, "strong", "0");
+    if (!run->cuts) {
+        Cbc_setParameter(m, "cuts", "off");
+        Cbc_setParameter(m, "strong", "0");
+    }
     Cbc_setParameter(m, "DivingCoefficient", "off");
     if (run->max_nodes > 0) {
         set_param(m, "maxNodes", run->max_nodes);
         Cbc_setMaximumNodes(m, run->max_nodes);
-    }
-    if (getenv("SMO_CBC_EXTRA")) { /* TEMP experiment hook */
-        char *e = strdup(getenv("SMO_CBC_EXTRA")), *sp = NULL;
-        for (char *t = strtok_r(e, ",", &sp); t; t = strtok_r(NULL, ",", &sp)) {
-            char *eq = strchr(t, '=');
-            if (eq) {
-                *eq = 0;
-                Cbc_setParameter(m, t, eq + 1);
-            }
-        }
-        free(e);
     }
     if (getenv("SMO_CBC_DUMP"))
         Cbc_writeMps(m, getenv("SMO_CBC_DUMP"));

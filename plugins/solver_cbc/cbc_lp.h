@@ -42,6 +42,7 @@ struct smo__cbc_run {
     double seconds;      /* time limit */
     double rel_gap;      /* relative gap at which the search stops */
     int max_nodes;       /* branch-and-bound node limit, 0: none */
+    bool cuts;           /* cut generation (knapsack rows need it) */
     const double *start; /* values of every column (integers used), or NULL */
     /* out */
     int outcome;    /* enum smo__cbc_outcome */

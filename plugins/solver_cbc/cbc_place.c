@@ -661,8 +661,9 @@ int smo__cbc_place(const struct smo__cbc_cfg *cfg,
      * time: that takes about 3e-5 ms x (columns + rows)^2 on a 2 GHz
      * core, 0.4 s at 100 x 12. Otherwise the neighbourhood search gets
      * all the time. */
-    bool full = !have_warm;
+    bool full = !have_warm, built = false;
     if (have_warm && nx <= FULL_MAX_X) {
+        built = true;
         if (build(p, &m)) {
             rc = SMO_ENOMEM;
             goto out;
@@ -687,7 +688,9 @@ int smo__cbc_place(const struct smo__cbc_cfg *cfg,
     }
     bool have_cbc = false;
     if (full) {
-        if (!m.lp.ncols && build(p, &m)) {
+        /* Once only: a model of no columns (everything forced) is built
+         * all the same, and building again would drop it unfreed. */
+        if (!built && (built = true, build(p, &m))) {
             rc = SMO_ENOMEM;
             goto out;
         }

@@ -142,7 +142,8 @@ static int cmd_scale(uint32_t ns, uint32_t nc, int runs)
             r.size = sizeof r;
             r.replicas = rep;
             r.unmet = un;
-            struct smo__cbc_cfg cfg = {10000, 0, true, 100};
+            struct smo__cbc_cfg cfg = {10000, 0.005, true,
+                                       100}; /* as shipped */
             struct smo__cbc_stats st;
             t0 = now_ms();
             smo__cbc_scale(&cfg, &in.p, &r, &st);
