@@ -87,6 +87,19 @@ class Smo:
                      "instances:\n  - kind: api\n    plugin: http\n"
                      "    name: api\n    config:\n"
                      "      listen: 127.0.0.1:%d\n" % self.port + api)
+        if os.environ.get("SMO_TEST_STORE") == "postgres":
+            # The same test on PostgreSQL (tests/fixtures/pg/pg-harness.sh
+            # run exports the server); a schema of its own per daemon.
+            smolib.write(os.path.join(self.conf, "20-store.yaml"),
+                         "instances:\n  - kind: store\n    plugin: postgres\n"
+                         "    name: store\n    config:\n"
+                         "      conninfo: %s\n"
+                         "      password_file: %s\n"
+                         "      schema: t_%s\n" % (
+                             json.dumps(os.environ["SMO_TEST_PG"]),
+                             json.dumps(
+                                 os.environ["SMO_TEST_PG_PASSWORD_FILE"]),
+                             os.urandom(6).hex()))
         smolib.write(os.path.join(self.conf, "95-test.yaml"),
                      "engine:\n  shutdown_timeout: 5s\n" + engine)
         self.daemon = None
