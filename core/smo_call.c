@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "smo_engine.h"
 #include "smo_log.h"
 #include "smo_rt.h"
 
@@ -145,6 +146,22 @@ static void reply_cancel(struct smo__handle *h)
     r->cb(r->arg, &st, NULL);
 }
 
+/* Methods that change state or start work: on a follower they would race
+ * the leader (reads, plans and the daemon's own reload are fine). */
+static bool writes(const char *method)
+{
+    static const char *const w[] = {
+        "graph.deploy",     "graph.start",      "graph.stop",
+        "graph.place",      "graph.remove",     "cluster.sync",
+        "alerts.receive",   "vim.register",     "vim.delete",
+        "vim.sync",         "provision.create", "provision.scale_out",
+        "provision.delete", "provision.sync"};
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+        if (!strcmp(method, w[i]))
+            return true;
+    return false;
+}
+
 int smo__call(smo_instance *self, const char *method, json_t *params,
               smo_call_cb cb, void *arg)
 {
@@ -174,6 +191,14 @@ int smo__call(smo_instance *self, const char *method, json_t *params,
     if (!fn) {
         json_decref(params);
         smo__reply_err(r, SMO_ENOSYS, "unknown method \"%s\"", method);
+        return 0;
+    }
+    if (smo__engine_follower(rt->engine) && writes(method)) {
+        json_decref(params);
+        smo__reply_err(r, SMO_EUNAVAIL,
+                       "this smod is a follower: another smod sharing the "
+                       "store is the leader and takes the writes (%s)",
+                       method);
         return 0;
     }
     if (!params)

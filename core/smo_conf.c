@@ -95,8 +95,101 @@ static const struct smo_config_field operation_fields[] = {
     {"resume_on_start", SMO_CFG_BOOL, 0, "true", 0, 0, NULL, NULL,
      EOFF(resume_on_start),
      "resume the operations a previous run left unfinished"},
+    {"leader_election", SMO_CFG_BOOL, 0, "true", 0, 0, NULL, NULL,
+     EOFF(leader_election),
+     "on a store shared by several smod (PostgreSQL), only the elected "
+     "leader runs operations, scaling and syncs; the others serve reads"},
     {"executor", SMO_CFG_STRING, 0, NULL, 0, 0, NULL, NULL, EOFF(executor),
      "executor instance to use (default: the first configured)"},
+    {0}};
+
+/* engine.scaling: the scaling loop (smo_engine_scale.c, docs/monitoring.md
+ * "Scaling loop"). Per-service values here are defaults; a descriptor's
+ * requestRate metric and `services` entries override them. */
+static const struct smo_config_field scale_weight_fields[] = {
+    /* The original's 0.4/0.4 never scales down the largest service: a
+     * replica saves w_util cpu/U and costs w_trans/max to remove, equal
+     * when cpu * max = U (docs/monitoring.md). */
+    {"util", SMO_CFG_DOUBLE, SMO_CFG_MIN, "1", 0, 0, NULL, NULL,
+     EOFF(scale_w_util), "times the cpu of all replicas / the largest service"},
+    {"trans", SMO_CFG_DOUBLE, SMO_CFG_MIN, "0.1", 0, 0, NULL, NULL,
+     EOFF(scale_w_trans), "times |replicas - current| / max_replicas"},
+    {"unmet", SMO_CFG_DOUBLE, SMO_CFG_MIN, "10", 0, 0, NULL, NULL,
+     EOFF(scale_w_unmet), "times unmet requests/s / max(demand, 1)"},
+    {0}};
+static const struct smo_config_field scale_fit_fields[] = {
+    {"enabled", SMO_CFG_BOOL, 0, "true", 0, 0, NULL, NULL, EOFF(scale_fit),
+     "fit alpha/beta from observed (replicas, rate) samples and report it"},
+    {"apply", SMO_CFG_BOOL, 0, "false", 0, 0, NULL, NULL, EOFF(scale_fit_apply),
+     "use a usable fit instead of the configured alpha/beta"},
+    {"window", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "10m", 1000,
+     86400000, NULL, NULL, EOFF(scale_fit_window_ms),
+     "age of the oldest sample used (at most 512 per service are kept)"},
+    {"min_samples", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "5", 2, 512, NULL,
+     NULL, EOFF(scale_fit_min_samples), "samples needed before a fit counts"},
+    {0}};
+static const struct smo_config_field scale_svc_fields[] = {
+    {"query", SMO_CFG_STRING, 0, NULL, 0, 0, NULL, NULL, SMO_CFG_NO_OFFSET,
+     "PromQL template of the request rate"},
+    {"alpha", SMO_CFG_DOUBLE, SMO_CFG_MIN, NULL, 0, 0, NULL, NULL,
+     SMO_CFG_NO_OFFSET, "requests/s per replica"},
+    {"beta", SMO_CFG_DOUBLE, 0, NULL, 0, 0, NULL, NULL, SMO_CFG_NO_OFFSET,
+     "requests/s offset"},
+    {"min_replicas", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, NULL, 1, 10000,
+     NULL, NULL, SMO_CFG_NO_OFFSET, "lower bound"},
+    {"max_replicas", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, NULL, 1, 10000,
+     NULL, NULL, SMO_CFG_NO_OFFSET, "upper bound (hard)"},
+    {"max_step", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, NULL, 0, 10000, NULL,
+     NULL, SMO_CFG_NO_OFFSET, "largest change per decision, 0: any"},
+    {0}};
+static const struct smo_config_field scale_svc_elem[] = {
+    {NULL, SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, scale_svc_fields,
+     SMO_CFG_NO_OFFSET, "a service's scaling settings"},
+    {0}};
+static const struct smo_config_field scaling_fields[] = {
+    {"enabled", SMO_CFG_BOOL, 0, "false", 0, 0, NULL, NULL, EOFF(scale_enabled),
+     "scale every running graph (else only graphs whose descriptor sets "
+     "hdaGraphIntent.scaling.enabled)"},
+    {"interval", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "30s", 200,
+     86400000, NULL, NULL, EOFF(scale_interval_ms), "time between decisions"},
+    {"min_change_interval", SMO_CFG_DURATION, SMO_CFG_MAX, "60s", 0, 86400000,
+     NULL, NULL, EOFF(scale_min_change_ms),
+     "a service's replicas change at most once in this long (no flapping)"},
+    {"window", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "1m", 1000,
+     86400000, NULL, NULL, EOFF(scale_window_ms),
+     "value of $window in query templates (rate window)"},
+    {"query_timeout", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "5s", 100,
+     600000, NULL, NULL, EOFF(scale_query_timeout_ms), "per query"},
+    {"time_limit", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "1s", 10,
+     600000, NULL, NULL, EOFF(scale_time_limit_ms),
+     "solver time limit per decision"},
+    {"query", SMO_CFG_STRING, 0,
+     "sum(rate(http_requests_total{service=$service}[$window]))", 0, 0, NULL,
+     NULL, EOFF(scale_query),
+     "PromQL template of a service's request rate: $service, $graph, "
+     "$project become quoted string literals, $window a duration; empty: "
+     "only services with their own query are scaled"},
+    {"monitor", SMO_CFG_STRING, 0, NULL, 0, 0, NULL, NULL, EOFF(scale_monitor),
+     "monitor instance to query (default: the first with queries)"},
+    {"alpha", SMO_CFG_DOUBLE, SMO_CFG_MIN, "1", 0, 0, NULL, NULL,
+     EOFF(scale_alpha), "capacity model: requests/s per replica"},
+    {"beta", SMO_CFG_DOUBLE, 0, "0", 0, 0, NULL, NULL, EOFF(scale_beta),
+     "capacity model: alpha * replicas + beta requests/s"},
+    {"min_replicas", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "1", 1, 10000,
+     NULL, NULL, EOFF(scale_min_replicas), "lower bound per service"},
+    {"max_replicas", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "5", 1, 10000,
+     NULL, NULL, EOFF(scale_max_replicas), "hard upper bound per service"},
+    {"max_step", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "0", 0, 10000, NULL,
+     NULL, EOFF(scale_max_step), "largest change per decision, 0: any"},
+    {"weights", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, scale_weight_fields,
+     SMO_CFG_NO_OFFSET, "objective weights of the scaling model"},
+    {"replace_on_unmet", SMO_CFG_BOOL, 0, "false", 0, 0, NULL, NULL,
+     EOFF(scale_replace),
+     "start a re-placement of the graph when demand cannot be met"},
+    {"fit", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, scale_fit_fields,
+     SMO_CFG_NO_OFFSET, "capacity model fitted from observations"},
+    {"services", SMO_CFG_MAP, 0, "{}", 0, 0, NULL, scale_svc_elem,
+     EOFF(scale_services), "per service name: overrides of the defaults"},
     {0}};
 
 static const struct smo_config_field engine_fields[] = {
@@ -130,6 +223,8 @@ static const struct smo_config_field engine_fields[] = {
      SMO_CFG_NO_OFFSET, "how services are placed"},
     {"operations", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, operation_fields,
      SMO_CFG_NO_OFFSET, "how lifecycle operations run"},
+    {"scaling", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, scaling_fields,
+     SMO_CFG_NO_OFFSET, "the scaling loop"},
     {0}};
 #undef EOFF
 

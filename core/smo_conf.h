@@ -43,7 +43,24 @@ struct smo__engine_cfg {
     int64_t step_timeout_ms;
     int64_t pending_window_ms;
     bool resume_on_start;
+    bool leader_election;
     const char *executor;
+    /* engine.scaling (smo_engine_scale.c) */
+    bool scale_enabled;
+    int64_t scale_interval_ms;
+    int64_t scale_min_change_ms;
+    int64_t scale_window_ms;
+    int64_t scale_query_timeout_ms;
+    int64_t scale_time_limit_ms;
+    const char *scale_query;
+    const char *scale_monitor;
+    double scale_alpha, scale_beta;
+    int64_t scale_min_replicas, scale_max_replicas, scale_max_step;
+    double scale_w_util, scale_w_trans, scale_w_unmet;
+    bool scale_replace;
+    bool scale_fit, scale_fit_apply;
+    int64_t scale_fit_window_ms, scale_fit_min_samples;
+    const json_t *scale_services;
 };
 
 struct smo__conf {

@@ -37,6 +37,7 @@ static struct smo__ctl C;
 static const char *out_fmt = "table";
 static const char *project;
 static double wait_s = -1; /* -1: no wait */
+static const char *opt_area, *opt_vim, *opt_workers;
 
 static void usage(FILE *f)
 {
@@ -49,6 +50,12 @@ static void usage(FILE *f)
             "  graph plan FILE\n"
             "  graph start|stop|place|remove NAME [-p PROJECT] [--wait]\n"
             "  cluster list | cluster sync\n"
+            "  cluster create --vim NAME --area N [--workers N]\n"
+            "  cluster scale-out ID [--workers N] | cluster delete ID\n"
+            "  cluster provisioned [--area N]\n"
+            "  vim list [--area N] | vim sync | vim delete NAME|ID\n"
+            "  vim register FILE   (JSON or YAML; vim_password from the file "
+            "or $SMO_VIM_PASSWORD)\n"
             "  operation get ID [--wait]\n"
             "  events [--graph PROJECT/NAME] [--limit N]\n"
             "  version | health\n"
@@ -546,6 +553,176 @@ static int cmd_get(const char *path, void (*table)(const json_t *))
     return rc;
 }
 
+/* ------------------------------------------------ VIMs, provisioning -- */
+
+static void print_vims(const json_t *res)
+{
+    const json_t *arr = json_object_get(res, "vims");
+    printf("%-4s %-20s %-5s %-32s %s\n", "ID", "NAME", "AREA", "URL",
+           "NETWORKS (mgmt, service)");
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        printf("%-4lld %-20s %-5lld %-32s %s, %s\n",
+               (long long)json_integer_value(json_object_get(v, "id")),
+               str(v, "name"),
+               (long long)json_integer_value(json_object_get(v, "area")),
+               str(v, "url"), str(v, "mgmt_network"),
+               str(v, "service_network"));
+    }
+}
+
+static void print_provisioned(const json_t *arr)
+{
+    printf("%-22s %-10s %-5s %-12s %-8s %s\n", "SMO_ID", "BLUEPRINT", "AREA",
+           "VIM", "WORKERS", "STATUS");
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c)
+    {
+        printf("%-22s %-10s %-5lld %-12s %-8lld %s\n", str(c, "smo_id"),
+               str(c, "nfvcl_id"),
+               (long long)json_integer_value(json_object_get(c, "area")),
+               str(c, "vim_name"),
+               (long long)json_integer_value(
+                   json_object_get(c, "running_workers")),
+               str(c, "status"));
+    }
+}
+
+/* Print the answer's message (table) or the whole answer. */
+static int send_and_show(const char *method, const char *path, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct smo__ctl_resp r;
+    int rc = call(method, path, text, text ? strlen(text) : 0,
+                  text ? "application/json" : NULL, &r);
+    if (text) {
+        explicit_bzero(text, strlen(text)); /* may hold a VIM password */
+        free(text);
+    }
+    if (!rc) {
+        const char *m = json_string_value(json_object_get(r.json, "message"));
+        if (!strcmp(out_fmt, "table") && m) {
+            const char *id =
+                json_string_value(json_object_get(r.json, "smo_id"));
+            printf("%s%s%s\n", m, id ? ": " : "", id ? id : "");
+        } else
+            print_json(r.json);
+    }
+    smo__ctl_resp_free(&r);
+    return rc;
+}
+
+static bool is_count(const char *s)
+{
+    return s && *s && strlen(s) < 10 && strspn(s, "0123456789") == strlen(s);
+}
+
+static int cmd_vim_register(const char *file)
+{
+    size_t len = 0;
+    char *text = read_all(file, &len, 1 << 20);
+    if (!text) {
+        fprintf(stderr, "smoctl: %s: cannot read\n", file);
+        return EX_INVALID;
+    }
+    struct smo__yaml_opts o = {0};
+    json_t *doc = NULL;
+    smo_status st;
+    smo_status_clear(&st);
+    int r = smo__yaml_parse(text, len, &o, &doc, &st);
+    explicit_bzero(text, len);
+    free(text);
+    if (r || !json_is_object(doc)) {
+        fprintf(stderr, "smoctl: %s: %s\n", file, r ? st.msg : "not a mapping");
+        json_decref(doc);
+        return EX_INVALID;
+    }
+    /* Keep the password off the command line (ps shows argv). */
+    const char *pw = getenv("SMO_VIM_PASSWORD");
+    if (!json_object_get(doc, "vim_password") && pw && *pw)
+        json_object_set_new(doc, "vim_password", json_string(pw));
+    int rc = send_and_show("POST", "/vims/smo_vims", doc);
+    json_decref(doc);
+    return rc;
+}
+
+static int cmd_vim(int n, char **a)
+{
+    char path[300];
+    if (n == 2 && !strcmp(a[1], "list")) {
+        if (opt_area && !is_count(opt_area)) {
+            fprintf(stderr, "smoctl: --area: a non-negative integer\n");
+            return EX_USAGE;
+        }
+        snprintf(path, sizeof path, "/vims/smo_vims%s%s",
+                 opt_area ? "?pop_area=" : "", opt_area ? opt_area : "");
+        return cmd_get(path, print_vims);
+    }
+    if (n == 2 && !strcmp(a[1], "sync"))
+        return cmd_get("/vims/sync/nfvcl_vims", print_vims);
+    if (n == 3 && !strcmp(a[1], "register"))
+        return cmd_vim_register(a[2]);
+    if (n == 3 && !strcmp(a[1], "delete")) {
+        char *id = escape(a[2]);
+        snprintf(path, sizeof path, "/vims/smo_vims/%s", id);
+        free(id);
+        return send_and_show("DELETE", path, NULL);
+    }
+    usage(stderr);
+    return EX_USAGE;
+}
+
+static int cmd_provision(int n, char **a)
+{
+    char path[300];
+    if ((opt_area && !is_count(opt_area)) ||
+        (opt_workers && (!is_count(opt_workers) || !atoi(opt_workers)))) {
+        fprintf(stderr, "smoctl: --area and --workers: integers\n");
+        return EX_USAGE;
+    }
+    if (n == 2 && !strcmp(a[1], "create")) {
+        if (!opt_vim || !opt_area) {
+            fprintf(stderr, "smoctl: cluster create: --vim and --area are "
+                            "required\n");
+            return EX_USAGE;
+        }
+        json_t *b = json_pack("{s:s, s:I}", "vim_name", opt_vim, "pop_area",
+                              (json_int_t)atoll(opt_area));
+        if (opt_workers)
+            json_object_set_new(b, "workers", json_integer(atoll(opt_workers)));
+        int rc = send_and_show("POST", "/os_k8s/clusters", b);
+        json_decref(b);
+        return rc;
+    }
+    if (n == 3 && !strcmp(a[1], "scale-out")) {
+        char *id = escape(a[2]);
+        snprintf(path, sizeof path, "/os_k8s/scale-out/%s", id);
+        free(id);
+        json_t *b =
+            json_pack("{s:I}", "workers",
+                      (json_int_t)(opt_workers ? atoll(opt_workers) : 1));
+        int rc = send_and_show("POST", path, b);
+        json_decref(b);
+        return rc;
+    }
+    if (n == 3 && !strcmp(a[1], "delete")) {
+        char *id = escape(a[2]);
+        snprintf(path, sizeof path, "/os_k8s/cluster/%s", id);
+        free(id);
+        return send_and_show("DELETE", path, NULL);
+    }
+    if (n == 2 && !strcmp(a[1], "provisioned")) {
+        snprintf(path, sizeof path, "/os_k8s/clusters%s%s",
+                 opt_area ? "?pop_area=" : "", opt_area ? opt_area : "");
+        return cmd_get(path, print_provisioned);
+    }
+    usage(stderr);
+    return EX_USAGE;
+}
+
 static void print_events(const json_t *arr)
 {
     size_t i;
@@ -583,6 +760,9 @@ int main(int argc, char **argv)
         {"limit", required_argument, NULL, 'l'},
         {"cacert", required_argument, NULL, 'C'},
         {"insecure", no_argument, NULL, 'k'},
+        {"area", required_argument, NULL, 'A'},
+        {"vim", required_argument, NULL, 'V'},
+        {"workers", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0}};
     const char *graph_filter = NULL, *limit = NULL;
@@ -624,6 +804,15 @@ int main(int argc, char **argv)
             break;
         case 'k':
             C.insecure = true;
+            break;
+        case 'A':
+            opt_area = optarg;
+            break;
+        case 'V':
+            opt_vim = optarg;
+            break;
+        case 'W':
+            opt_workers = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -668,6 +857,10 @@ int main(int argc, char **argv)
         rc = cmd_get("/clusters", print_clusters);
     else if (n == 2 && !strcmp(a[0], "cluster") && !strcmp(a[1], "sync"))
         rc = cmd_get("/clusters/sync", print_clusters);
+    else if (n >= 2 && !strcmp(a[0], "cluster"))
+        rc = cmd_provision(n, a);
+    else if (n >= 2 && !strcmp(a[0], "vim"))
+        rc = cmd_vim(n, a);
     else if (n == 3 && !strcmp(a[0], "operation") && !strcmp(a[1], "get")) {
         if (wait_s >= 0)
             rc = follow(a[2], wait_s);

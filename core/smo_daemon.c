@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,46 @@ static void on_term(uv_signal_t *s, int signum)
         return;
     }
     smo__log(5, "core", "%s received: stopping", strsignal(signum));
+    smo__notify("STOPPING=1");
+    smo__rt_shutdown(rt, shutdown_done);
+}
+
+static void print_banner(struct smo_rt *rt, double ready_ms);
+
+struct ready_ctx {
+    struct smo_rt *rt;
+    const struct smo__daemon_opts *o;
+    uint64_t t0;
+};
+
+static void become_ready(void *arg)
+{
+    struct ready_ctx *c = arg;
+    struct smo_rt *rt = c->rt;
+    if (rt->shutting_down)
+        return;
+    rt->ready = true;
+    double ready_ms = (double)(uv_hrtime() - c->t0) / 1e6;
+    char state[128];
+    snprintf(state, sizeof state, "READY=1\nSTATUS=ready\nMAINPID=%ld",
+             (long)getpid());
+    smo__notify(state);
+    print_banner(rt, ready_ms);
+    if (c->o->on_ready)
+        c->o->on_ready(rt, c->o->on_ready_arg);
+}
+
+void smo__daemon_fail(struct smo_rt *rt, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rt->exit_code = 1;
+    if (rt->shutting_down)
+        return;
+    smo__log(3, "core", "%s", msg);
     smo__notify("STOPPING=1");
     smo__rt_shutdown(rt, shutdown_done);
 }
@@ -194,18 +235,13 @@ int smo__daemon_run(const struct smo__daemon_opts *o)
     struct smo__engine *engine = smo__engine_new(rt);
     smo__engine_methods_register(rt);
     smo__engine_start(engine);
-
-    rt->ready = true;
-    double ready_ms = (double)(uv_hrtime() - t0) / 1e6;
-    char state[128];
-    snprintf(state, sizeof state, "READY=1\nSTATUS=ready\nMAINPID=%ld",
-             (long)getpid());
-    smo__notify(state);
-    print_banner(rt, ready_ms);
-    if (o->on_ready)
-        o->on_ready(rt, o->on_ready_arg);
+    /* Ready once the daemon knows whether it leads: a write accepted
+     * before that would be refused a moment later for the same reason. */
+    struct ready_ctx rcx = {rt, o, t0};
+    smo__engine_when_elected(engine, become_ready, &rcx);
 
     uv_run(rt->loop, UV_RUN_DEFAULT);
+    int rc = rt->exit_code;
     smo__rt_free(rt);
-    return 0;
+    return rc;
 }

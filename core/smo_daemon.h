@@ -20,6 +20,12 @@ struct smo__daemon_opts {
 /** Run until SIGTERM/SIGINT; returns the process exit status. */
 int smo__daemon_run(const struct smo__daemon_opts *o);
 
+/** Stop the daemon because it cannot go on safely (`fmt`: why, logged);
+ *  the process then exits with status 1 for the service manager to
+ *  restart it. */
+void smo__daemon_fail(struct smo_rt *rt, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /** mkdir -p with mode 0750 and a writability check; fills `msg`. */
 int smo__ensure_dir(const char *dir, char *msg, size_t n);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "smo_daemon.h"
 #include "smo_engine_int.h"
 #include "smo_log.h"
 
@@ -78,6 +79,7 @@ struct smo__engine *smo__engine_new(struct smo_rt *rt)
         rt->metrics, SMO_METRIC_HISTOGRAM, "smo_placement_solve_seconds",
         "Time spent in the placement solver.", NULL, NULL);
     rt->engine = e;
+    smo__scale_init(e);
     return e;
 }
 
@@ -747,16 +749,12 @@ static void on_unfinished(void *arg, const smo_status *st, json_t *items)
     json_decref(items);
 }
 
-void smo__engine_start(struct smo__engine *e)
+/* Everything only the leader does: syncs, scaling, resuming the journal. */
+static void lead(struct smo__engine *e)
 {
     smo_instance *store = smo__engine_store(e);
-    if (!store) {
-        smo__log(4, "engine",
-                 "no store configured: graphs cannot be "
-                 "deployed");
-        return;
-    }
     smo__engine_sync_clusters(e->rt);
+    smo__scale_start(e);
     if (!smo__engine_cfg(e)->resume_on_start)
         return;
     json_t *f = json_pack("{s:b}", "unfinished", 1);
@@ -767,9 +765,88 @@ void smo__engine_start(struct smo__engine *e)
     json_decref(f);
 }
 
+static void on_leader(void *arg, bool leader, const char *why)
+{
+    struct smo__engine *e = arg;
+    if (e->stopping)
+        return;
+    if (leader && !e->leader) {
+        smo__log(5, "engine", "leader of the daemons sharing the store (%s)",
+                 why);
+        e->leader = true;
+        json_object_clear(e->read_cache);
+        smo__engine_event(e, "leader.acquired", NULL, NULL);
+        lead(e);
+    } else if (!leader && e->leader) {
+        /* Fail fast: another daemon may take the lock from now on and
+         * resume our operations; carrying on here would run them twice.
+         * The service manager restarts this one as a candidate. */
+        smo__daemon_fail(e->rt,
+                         "leadership lost (%s): stopping so that "
+                         "another smod can take over",
+                         why);
+    } else if (!leader && !e->announced) {
+        smo__log(5, "engine",
+                 "follower: %s; serving reads, refusing writes until it "
+                 "becomes the leader",
+                 why);
+    }
+    if (!e->announced) {
+        e->announced = true;
+        if (e->elected_fn)
+            e->elected_fn(e->elected_arg);
+        e->elected_fn = NULL;
+    }
+}
+
+void smo__engine_when_elected(struct smo__engine *e, void (*fn)(void *),
+                              void *arg)
+{
+    if (!e->campaign || e->announced) {
+        fn(arg);
+        return;
+    }
+    e->elected_fn = fn;
+    e->elected_arg = arg;
+}
+
+void smo__engine_start(struct smo__engine *e)
+{
+    smo_instance *store = smo__engine_store(e);
+    if (!store) {
+        smo__log(4, "engine",
+                 "no store configured: graphs cannot be "
+                 "deployed");
+        return;
+    }
+    const struct smo_store_ops *so = &store->plugin->ops.store;
+    if (!smo__engine_cfg(e)->leader_election || !so->leader_campaign) {
+        e->leader = true;
+        lead(e);
+        return;
+    }
+    e->campaign = true;
+    smo_status st;
+    if (so->leader_campaign(store->state, on_leader, e, &st)) {
+        smo__log(3, "engine",
+                 "cannot campaign for leadership: %s; running as the only "
+                 "daemon on this store",
+                 st.msg);
+        e->campaign = false;
+        e->leader = true;
+        lead(e);
+    }
+}
+
+bool smo__engine_follower(const struct smo__engine *e)
+{
+    return e && e->campaign && !e->leader;
+}
+
 void smo__engine_stop(struct smo__engine *e, void (*done)(void *), void *arg)
 {
     e->stopping = true;
+    smo__scale_stop(e);
     e->stop_done = done;
     e->stop_arg = arg;
     /* Operations waiting in the placement queue have no step in flight. */
@@ -800,6 +877,7 @@ void smo__engine_free(struct smo__engine *e)
         op_free(o);
     }
     smo__reservations_free(e);
+    smo__scale_free(e);
     json_decref(e->read_cache);
     if (e->rt->engine == e)
         e->rt->engine = NULL;

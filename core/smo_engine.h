@@ -42,6 +42,12 @@ void smo__engine_start(struct smo__engine *e);
  *  and resume at the next start. `done` runs when no step is in flight. */
 void smo__engine_stop(struct smo__engine *e, void (*done)(void *), void *arg);
 void smo__engine_free(struct smo__engine *e);
+/** Call `fn` once the first election result is known (now when the
+ *  store elects nobody). */
+void smo__engine_when_elected(struct smo__engine *e, void (*fn)(void *),
+                              void *arg);
+/** Another daemon sharing the store leads: refuse writes, cache nothing. */
+bool smo__engine_follower(const struct smo__engine *e);
 /** Register graph.*, operation.*, cluster.*, alerts.* core methods. */
 void smo__engine_methods_register(struct smo_rt *rt);
 /** Refresh the stored cluster inventory from the executor (start-up and

@@ -669,7 +669,7 @@ static void read_key(struct smo_rt *rt, char *key, size_t n, const char *what,
 
 static bool cache_usable(const struct smo__engine *e)
 {
-    return e && !e->ops && !e->creating;
+    return e && !e->ops && !e->creating && !smo__engine_follower(e);
 }
 
 static void etag_of(const struct smo__engine *e, char *buf, size_t n)
@@ -1438,8 +1438,11 @@ static void m_plan(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
     plan_model(c);
 }
 
+void smo__provision_methods_register(struct smo_rt *rt); /* smo_provision.c */
+
 void smo__engine_methods_register(struct smo_rt *rt)
 {
+    smo__provision_methods_register(rt);
     smo__method_register(rt, "graph.deploy", m_deploy);
     smo__method_register(rt, "graph.list", m_list);
     smo__method_register(rt, "graph.get", m_get);
@@ -1447,6 +1450,7 @@ void smo__engine_methods_register(struct smo_rt *rt)
     smo__method_register(rt, "graph.stop", m_stop);
     smo__method_register(rt, "graph.place", m_place);
     smo__method_register(rt, "graph.remove", m_remove);
+    smo__scale_methods_register(rt);
     smo__method_register(rt, "graph.plan", m_plan);
     smo__method_register(rt, "operation.get", m_op_get);
     smo__method_register(rt, "operation.list", m_op_list);

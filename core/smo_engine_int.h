@@ -79,6 +79,14 @@ struct smo__engine {
     uint64_t graph_gen;
     size_t creating;
     uint64_t boot; /* random: entity tags never repeat across restarts */
+    struct smo__scaler *scaler; /* the scaling loop (smo_engine_scale.c) */
+    /* Several daemons on one store: only the leader runs operations,
+     * scaling and syncs (docs/operations.md, "High availability"). */
+    bool campaign;  /* the store elects a leader */
+    bool leader;    /* this daemon leads (always, without a campaign) */
+    bool announced; /* the first election news was logged */
+    void (*elected_fn)(void *);
+    void *elected_arg;
 };
 
 /* ---- smo_engine.c ---- */
@@ -162,6 +170,16 @@ void smo__reservations_free(struct smo__engine *e);
 
 void smo__step_dashboards(struct smo__op *o, json_t *step);
 void smo__step_dashboards_remove(struct smo__op *o, json_t *step);
+
+/* ---- smo_engine_scale.c ---- */
+
+/** The scaling loop: metrics (init, with the engine), its timer (start,
+ *  stop with the engine), graph.scaling (methods). */
+void smo__scale_init(struct smo__engine *e);
+void smo__scale_start(struct smo__engine *e);
+void smo__scale_stop(struct smo__engine *e);
+void smo__scale_free(struct smo__engine *e);
+void smo__scale_methods_register(struct smo_rt *rt);
 
 /* ---- smo_engine_api.c ---- */
 

@@ -69,7 +69,8 @@ static const struct kind_spec specs[SMO_KIND_MAX + 1] = {
                                M(struct smo_provisioner_ops, cluster_delete),
                                M(struct smo_provisioner_ops, cluster_list)},
                               {{0, NULL}}},
-    [SMO_KIND_STORE] = {sizeof(struct smo_store_ops),
+    /* ABI 1.1 appended leader_campaign: 1.0 stores stop before it. */
+    [SMO_KIND_STORE] = {offsetof(struct smo_store_ops, leader_campaign),
                         {M(struct smo_store_ops, get),
                          M(struct smo_store_ops, list),
                          M(struct smo_store_ops, commit)},

@@ -82,6 +82,7 @@ struct smo_rt {
     bool ready;
     uint64_t start_ms;
     uint64_t reloads_ok, reloads_failed;
+    int exit_code; /* of `smod run`, set by smo__daemon_fail() */
     char *last_reload_error;
     /* Signals and systemd integration (smo_daemon.c). */
     uv_signal_t sig_term, sig_int, sig_hup;

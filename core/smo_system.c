@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "smo_engine.h"
 #include "smo_log.h"
 #include "smo_rt.h"
 
@@ -31,6 +32,10 @@ static void m_health(struct smo_rt *rt, json_t *params, struct smo__reply *r)
                                   (json_int_t)rt->reloads_ok, "failed",
                                   (json_int_t)rt->reloads_failed, "last_error",
                                   rt->last_reload_error));
+    /* Load balancers send writes to the leader: "role" says which. */
+    json_object_set_new(
+        d, "role",
+        json_string(smo__engine_follower(rt->engine) ? "follower" : "leader"));
     smo__reply_ok(r, d);
 }
 
@@ -41,7 +46,10 @@ static void m_ready(struct smo_rt *rt, json_t *params, struct smo__reply *r)
         smo__reply_err(r, SMO_EUNAVAIL, "%s",
                        rt->shutting_down ? "shutting down" : "starting");
     else
-        smo__reply_ok(r, json_pack("{s:b}", "ready", 1));
+        smo__reply_ok(r,
+                      json_pack("{s:b, s:s}", "ready", 1, "role",
+                                smo__engine_follower(rt->engine) ? "follower"
+                                                                 : "leader"));
 }
 
 static void m_plugins(struct smo_rt *rt, json_t *params, struct smo__reply *r)

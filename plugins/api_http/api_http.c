@@ -651,8 +651,11 @@ static void respond(struct pending *p, const smo_status *st, json_t *result)
                  json_string_value(json_object_get(result, "id")));
         status = state && !strcmp(state, "running") ? 202 : 200;
         send_json(req, status, result, loc);
-    } else
+    } else {
+        if (r->kind == K_BODY && r->action && !strcmp(r->action, "create"))
+            status = 201;
         send_json(req, status, result, NULL);
+    }
     struct obs x = {p->s, r->pattern, "", p->t0};
     char m[16];
     snprintf(m, sizeof m, "%.*s", (int)req->method.len, req->method.base);
@@ -847,7 +850,8 @@ static int query_params(struct state *s, h2o_req_t *req, json_t *params,
             json_object_set_new(
                 params, k,
                 json_boolean(!strcmp(sv, "true") || !strcmp(sv, "1")));
-        else if (!strcmp(k, "project") || !strcmp(k, "graph"))
+        else if (!strcmp(k, "project") || !strcmp(k, "graph") ||
+                 !strcmp(k, "pop_area") || !strcmp(k, "workers"))
             json_object_set(params, k, v);
         /* Other parameters are ignored, as HTTP servers do. */
     }
@@ -953,6 +957,22 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
         send_problem(req, status, err, NULL);
         observe(&x, status);
         return 0;
+    }
+    if (r->kind == K_BODY && req->entity.len) {
+        /* A JSON object whose members join the params; path variables
+         * win over members of the same name. */
+        json_error_t je;
+        json_t *body = json_loadb(req->entity.base, req->entity.len,
+                                  JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_object(body)) {
+            json_decref(body);
+            json_decref(params);
+            send_problem(req, 400, "the body must be a JSON object", NULL);
+            observe(&x, 400);
+            return 0;
+        }
+        json_object_update_missing(params, body);
+        json_decref(body);
     }
     json_t *alerts = NULL;
     if (r->kind == K_ALERTS) {

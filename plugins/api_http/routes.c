@@ -30,6 +30,7 @@ const struct api_route smo__api_routes[] = {
      "stop"},
     {"GET|POST", "/graphs/{name}/placement", "graph.place", ROLE_ADMIN,
      K_ACTION, "place"},
+    {"GET", "/graphs/{name}/scaling", "graph.scaling", ROLE_READ, K_CALL, NULL},
     {"GET", "/operations", "operation.list", ROLE_READ, K_CALL, NULL},
     {"GET", "/operations/{id}", "operation.get", ROLE_READ, K_CALL, NULL},
     {"GET", "/events", "events.list", ROLE_READ, K_CALL, NULL},
@@ -38,6 +39,24 @@ const struct api_route smo__api_routes[] = {
     {"GET", "/clusters/", "cluster.list", ROLE_READ, K_CLUSTERS, NULL},
     {"POST", "/clusters/sync", "cluster.sync", ROLE_ADMIN, K_CLUSTERS, NULL},
     {"POST", "/v1/reload", "system.reload", ROLE_ADMIN, K_CALL, NULL},
+    /* NFVCL provisioning (the original's V2 routes; docs/provisioning.md).
+     * The VIM sync is a GET in the original but writes: admin. */
+    {"GET|POST", "/vims/sync/nfvcl_vims", "vim.sync", ROLE_ADMIN, K_CALL, NULL},
+    {"GET", "/vims/smo_vims", "vim.list", ROLE_READ, K_CALL, NULL},
+    {"POST", "/vims/smo_vims", "vim.register", ROLE_ADMIN, K_BODY, "create"},
+    {"GET", "/vims/smo_vims/{id}", "vim.get", ROLE_READ, K_CALL, NULL},
+    {"DELETE", "/vims/smo_vims/{id}", "vim.delete", ROLE_ADMIN, K_CALL, NULL},
+    {"GET", "/os_k8s/clusters", "provision.list", ROLE_READ, K_LIST,
+     "clusters"},
+    {"POST", "/os_k8s/clusters", "provision.create", ROLE_ADMIN, K_BODY,
+     "create"},
+    {"GET", "/os_k8s/cluster/{id}", "provision.get", ROLE_READ, K_CALL, NULL},
+    {"DELETE", "/os_k8s/cluster/{id}", "provision.delete", ROLE_ADMIN, K_CALL,
+     NULL},
+    {"POST", "/os_k8s/scale-out/{id}", "provision.scale_out", ROLE_ADMIN,
+     K_BODY, NULL},
+    {"POST", "/os_k8s/sync/nfvcl_k8s", "provision.sync", ROLE_ADMIN, K_CALL,
+     NULL},
 };
 const size_t smo__api_n_routes =
     sizeof smo__api_routes / sizeof smo__api_routes[0];

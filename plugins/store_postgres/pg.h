@@ -29,6 +29,7 @@ struct smo__pg_cfg {
     int64_t reconnect_min_ms;
     int64_t reconnect_max_ms;
     uint64_t max_document_bytes;
+    int64_t leader_interval_ms;
 };
 
 /* Prepared statements, prepared lazily per connection (bit i of
@@ -111,7 +112,8 @@ struct smo__pg {
     smo_timer *retry_timer;
     smo_done_cb stop_done;
     void *stop_arg;
-    bool stopping;
+    bool stopping, leader_stopping;
+    struct smo__pg_leader *leader; /* pg_leader.c; NULL: no campaign */
     smo_metric *m_ops, *m_seconds, *m_up, *m_reconnects;
 };
 
@@ -131,6 +133,15 @@ char *smo__pg_target(const char *conninfo);
 int smo__pg_check_conninfo(const char *conninfo, smo_status *st);
 /** The schema version this build writes. */
 int smo__pg_schema_version(void);
+
+/* pg_leader.c: leader election (advisory lock on a session of its own). */
+
+int smo__pg_leader_campaign(struct smo__pg *s, smo_store_leader_cb cb,
+                            void *arg, smo_status *st);
+/** Stop campaigning; `done` once no round is on a worker. */
+void smo__pg_leader_stop(struct smo__pg *s, smo_done_cb done, void *arg);
+/** Close the lock's session (releasing it) and free. */
+void smo__pg_leader_free(struct smo__pg *s);
 
 /* pg_exec.c: the operations, run on a worker with a live session. */
 

@@ -63,6 +63,10 @@ static const struct smo_config_field fields[] = {
     {"max_document_bytes", SMO_CFG_SIZE, SMO_CFG_MIN | SMO_CFG_MAX, "64Mi",
      1024, 255.0 * 1024 * 1024, NULL, NULL, OFF(max_document_bytes),
      "largest JSON document accepted (JSONB holds at most 255 MiB)"},
+    {"leader_interval", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "1s", 100,
+     60000, NULL, NULL, OFF(leader_interval_ms),
+     "several smod on this schema: how often the leader checks its lock "
+     "and the others try to take it"},
     {0}};
 #undef OFF
 
@@ -539,6 +543,7 @@ static void destroy(void *state)
         s->qhead = j->next;
         job_free(j);
     }
+    smo__pg_leader_free(s);
     for (size_t i = 0; i < s->nconns; i++)
         if (s->conns[i].pg)
             PQfinish(s->conns[i].pg);
@@ -630,17 +635,32 @@ static int create(const struct smo_host *host, smo_instance *self,
 
 static void stopped_check(struct smo__pg *s)
 {
-    if (s->stop_done && s->running == 0 && s->queued == 0) {
+    if (s->stop_done && s->running == 0 && s->queued == 0 &&
+        !s->leader_stopping) {
         smo_done_cb d = s->stop_done;
         s->stop_done = NULL;
         d(s->stop_arg);
     }
 }
 
+static void leader_stopped(void *arg)
+{
+    struct smo__pg *s = arg;
+    s->leader_stopping = false;
+    stopped_check(s);
+}
+
+static int leader_campaign(void *state, smo_store_leader_cb cb, void *arg,
+                           smo_status *st)
+{
+    return smo__pg_leader_campaign(state, cb, arg, st);
+}
+
 static void stop(void *state, smo_done_cb done, void *arg)
 {
     struct smo__pg *s = state;
     s->stopping = true;
+    s->leader_stopping = true;
     s->probe_wanted = false;
     if (s->retry_timer) {
         s->host->timer_stop(s->retry_timer);
@@ -648,7 +668,7 @@ static void stop(void *state, smo_done_cb done, void *arg)
     }
     s->stop_done = done;
     s->stop_arg = arg;
-    stopped_check(s);
+    smo__pg_leader_stop(s, leader_stopped, s);
 }
 
 static const struct smo_store_ops ops = {
@@ -656,6 +676,7 @@ static const struct smo_store_ops ops = {
     .get = get,
     .list = list,
     .commit = commit,
+    .leader_campaign = leader_campaign,
 };
 
 SMO_PLUGIN_DEFINE(SMO_KIND_STORE, "postgres", "1.0.0",

@@ -199,14 +199,14 @@ class Plugins(unittest.TestCase):
     def test_table_and_broken(self):
         r = smolib.run(["plugins", "-p", smolib.BROKEN_PLUGINS])
         self.assertEqual(r.returncode, 0)
-        self.assertIn("source file 1.0.0 (ABI 1.0)", r.stdout)
+        self.assertIn("source file 1.0.0 (ABI 1.1)", r.stdout)
         self.assertIn("not loadable: %s/smo_solver_badmajor.so: abi_major: "
                       "expected 1, found 2" % smolib.BROKEN_PLUGINS, r.stdout)
 
     def test_version(self):
         r = smolib.run(["version"])
         self.assertEqual(r.returncode, 0)
-        self.assertRegex(r.stdout, r"^smod \d+\.\d+\.\d+ \(plugin ABI 1\.0\)")
+        self.assertRegex(r.stdout, r"^smod \d+\.\d+\.\d+ \(plugin ABI 1\.1\)")
 
     def test_usage(self):
         r = smolib.run(["frobnicate"])

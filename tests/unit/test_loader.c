@@ -45,7 +45,7 @@ static void test_rejections(void **state)
     (void)state;
     char buf[PATH_MAX + 256];
     expect_reject("badmajor", "abi_major: expected 1, found 2");
-    expect_reject("newminor", "abi_minor: expected <= 0, found 1 (the plugin "
+    expect_reject("newminor", "abi_minor: expected <= 1, found 2 (the plugin "
                               "needs a newer smod)");
     snprintf(buf, sizeof buf, "struct_size: expected >= %zu, found 16",
              sizeof(struct smo_plugin));
@@ -102,7 +102,7 @@ static void test_good(void **state)
     json_t *d = smo__plugin_describe(p);
     assert_string_equal(json_string_value(json_object_get(d, "kind")),
                         "solver");
-    assert_string_equal(json_string_value(json_object_get(d, "abi")), "1.0");
+    assert_string_equal(json_string_value(json_object_get(d, "abi")), "1.1");
     assert_true(json_array_size(json_object_get(d, "config")) > 10);
     json_decref(d);
     /* A monitor named probe is a different file. */

@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define SMO_ABI_MAJOR    1u
-#define SMO_ABI_MINOR    0u
+#define SMO_ABI_MINOR    1u
 #define SMO_PLUGIN_MAGIC 0x534d4f50u /* "SMOP" */
 
 /** The one symbol a plugin exports. */

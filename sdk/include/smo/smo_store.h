@@ -65,6 +65,11 @@ typedef void (*smo_store_list_cb)(void *arg, const smo_status *st,
 typedef void (*smo_store_commit_cb)(void *arg, const smo_status *st,
                                     const int64_t *revs, size_t n);
 
+/** Leadership news: `leader` true when this process became the leader of
+ *  the daemons sharing the store, false when it stopped being it; `why`
+ *  says what happened (for the log). */
+typedef void (*smo_store_leader_cb)(void *arg, bool leader, const char *why);
+
 struct smo_store_ops {
     uint32_t size; /**< sizeof(struct smo_store_ops) */
     /** Mandatory. */
@@ -77,6 +82,13 @@ struct smo_store_ops {
      *  means the backend is down and nothing was written. */
     int (*commit)(void *state, const struct smo_store_write *writes, size_t n,
                   smo_store_commit_cb cb, void *arg, smo_status *st);
+    /** Optional, ABI 1.1. Several daemons on one database: campaign for
+     *  leadership until the instance stops, calling `cb` on every change
+     *  (first call: when the first answer is known). Leadership must be
+     *  exclusive while held (a lock the database releases when the holder
+     *  dies). NULL: the store serves one daemon, always the leader. */
+    int (*leader_campaign)(void *state, smo_store_leader_cb cb, void *arg,
+                           smo_status *st);
 };
 
 #ifdef __cplusplus
