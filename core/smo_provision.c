@@ -366,8 +366,10 @@ static void vim_list_reply(struct pctx *c)
     done_ok(c);
 }
 
-static void m_vim_list(struct smo_rt *rt, json_t *params,
-                       struct smo__reply *reply)
+/* A list: the whole collection, then `fn` filters it by the `pop_area`
+ * parameter, which is checked before the store is read. */
+static void list_in_area(struct smo_rt *rt, json_t *params,
+                         struct smo__reply *reply, uint32_t coll, step_fn fn)
 {
     int64_t area;
     if (area_param(params, "pop_area", &area) < 0) {
@@ -376,7 +378,13 @@ static void m_vim_list(struct smo_rt *rt, json_t *params,
     }
     struct pctx *c = ctx_new(rt, params, reply, false);
     if (c)
-        list_then(c, SMO_COLL_VIM, vim_list_reply);
+        list_then(c, coll, fn);
+}
+
+static void m_vim_list(struct smo_rt *rt, json_t *params,
+                       struct smo__reply *reply)
+{
+    list_in_area(rt, params, reply, SMO_COLL_VIM, vim_list_reply);
 }
 
 static void vim_get_reply(struct pctx *c)
@@ -624,14 +632,7 @@ static void prov_list_reply(struct pctx *c)
 static void m_prov_list(struct smo_rt *rt, json_t *params,
                         struct smo__reply *reply)
 {
-    int64_t area;
-    if (area_param(params, "pop_area", &area) < 0) {
-        smo__reply_err(reply, SMO_EINVAL, "pop_area: a non-negative integer");
-        return;
-    }
-    struct pctx *c = ctx_new(rt, params, reply, false);
-    if (c)
-        list_then(c, SMO_COLL_PROVISIONED, prov_list_reply);
+    list_in_area(rt, params, reply, SMO_COLL_PROVISIONED, prov_list_reply);
 }
 
 static void prov_get_reply(struct pctx *c)

@@ -52,6 +52,7 @@ struct job {
     char dir[4200]; /* the private destination; "" until made */
     smo_status st;  /* first failure, reported at the end */
     struct smo__oci_files files;
+    size_t pick; /* the descriptor among files, chosen on the worker */
 };
 
 /* ------------------------------------------------------------ schema -- */
@@ -163,19 +164,10 @@ static void collect(void *arg)
     }
     if (j->dir[0] && smo__hdarctl_rm_rf(j->dir) && !j->st.code)
         smo_status_set(&j->st, SMO_EIO, "cannot remove %s", j->dir);
-}
-
-static bool is_hdag(void *ctx, const char *text, size_t len)
-{
-    struct state *s = ctx;
-    json_t *doc = NULL;
-    smo_status st;
-    smo_status_clear(&st);
-    if (s->host->yaml_parse(text, len, &doc, &st))
-        return false;
-    bool yes = json_is_object(doc) && json_object_get(doc, "hdaGraph");
-    json_decref(doc);
-    return yes;
+    /* Candidates are parsed here, off the loop. */
+    if (!j->st.code)
+        smo__oci_select(&j->files, smo__oci_is_hdag, (void *)j->s->host,
+                        &j->pick, &j->st);
 }
 
 static void collected(void *arg, int status)
@@ -188,14 +180,8 @@ static void collected(void *arg, int status)
         job_fail(j, &j->st);
         return;
     }
-    size_t k;
     smo_status st;
-    smo_status_clear(&st);
-    if (smo__oci_select(&j->files, is_hdag, s, &k, &st)) {
-        job_fail(j, &st);
-        return;
-    }
-    const struct smo__oci_file *f = &j->files.v[k];
+    const struct smo__oci_file *f = &j->files.v[j->pick];
     SMO_LOG_I(s->host, s->self, "%s: descriptor %s (%llu bytes)", j->ref,
               f->path, (unsigned long long)f->size);
     smo_status_clear(&st);

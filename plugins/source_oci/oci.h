@@ -251,6 +251,10 @@ int smo__oci_pull(const struct smo_host *host, smo_instance *self,
 /** Does this YAML text hold a top-level `hdaGraph` key? */
 typedef bool (*smo__oci_is_hdag_fn)(void *ctx, const char *text, size_t len);
 
+/** The usual predicate: `ctx` is the plugin's `const struct smo_host *`,
+ *  whose yaml_parse is safe on a worker thread. */
+bool smo__oci_is_hdag(void *ctx, const char *text, size_t len);
+
 /** Pick the descriptor: the shallowest file named hdag.yaml/hdag.yml, else
  *  the single YAML with an `hdaGraph` key. EINVAL naming the candidates
  *  when several tie, or listing what the artifact holds when none fits. */

@@ -100,3 +100,16 @@ int smo__oci_select(const struct smo__oci_files *f, smo__oci_is_hdag_fn fn,
     *chosen = cand[0];
     return SMO_OK;
 }
+
+bool smo__oci_is_hdag(void *ctx, const char *text, size_t len)
+{
+    const struct smo_host *host = ctx;
+    json_t *doc = NULL;
+    smo_status st;
+    smo_status_clear(&st);
+    if (host->yaml_parse(text, len, &doc, &st))
+        return false;
+    bool yes = json_is_object(doc) && json_object_get(doc, "hdaGraph");
+    json_decref(doc);
+    return yes;
+}

@@ -62,6 +62,7 @@ struct job {
     struct smo__oci_pulled *pulled;
     /* filled on the worker thread */
     struct smo__oci_files files;
+    size_t pick; /* the descriptor among files, chosen on the worker */
     smo_status st;
 };
 
@@ -237,20 +238,9 @@ static void extract(void *arg)
         free(j->pulled->blobs[i].data);
         j->pulled->blobs[i].data = NULL;
     }
-    smo__oci_files_finish(&j->files, &j->st);
-}
-
-static bool is_hdag(void *ctx, const char *text, size_t len)
-{
-    struct state *s = ctx;
-    json_t *doc = NULL;
-    smo_status st;
-    smo_status_clear(&st);
-    if (s->host->yaml_parse(text, len, &doc, &st))
-        return false;
-    bool yes = json_is_object(doc) && json_object_get(doc, "hdaGraph");
-    json_decref(doc);
-    return yes;
+    if (!smo__oci_files_finish(&j->files, &j->st))
+        smo__oci_select(&j->files, smo__oci_is_hdag, (void *)j->s->host,
+                        &j->pick, &j->st);
 }
 
 static void extracted(void *arg, int status)
@@ -263,14 +253,8 @@ static void extracted(void *arg, int status)
         job_fail(j, &j->st);
         return;
     }
-    size_t k;
     smo_status st;
-    smo_status_clear(&st);
-    if (smo__oci_select(&j->files, is_hdag, s, &k, &st)) {
-        job_fail(j, &st);
-        return;
-    }
-    const struct smo__oci_file *f = &j->files.v[k];
+    const struct smo__oci_file *f = &j->files.v[j->pick];
     SMO_LOG_I(s->host, s->self, "%s: manifest %s, descriptor %s (%llu bytes)",
               j->ref_str, j->pulled->manifest_digest, f->path,
               (unsigned long long)f->size);

@@ -212,7 +212,8 @@ struct smo_host {
 
     /* Parsers the core owns, so that plugins need no libyaml. */
     /** YAML or JSON text -> JSON (one document, bounded size and depth,
-     *  aliases expanded with a bound). `*out` is new. */
+     *  aliases expanded with a bound). `*out` is new. Pure: callable from
+     *  worker threads. */
     int (*yaml_parse)(const char *text, size_t len, json_t **out,
                       smo_status *st);
     /** JSON -> YAML text. `*out` is freed with host->free(self, ...). */
