@@ -113,6 +113,21 @@ void smo__engine_event(struct smo__engine *e, const char *type,
     json_decref(ev);
 }
 
+void smo__op_event(struct smo__op *o, const char *type, json_t *data)
+{
+    struct smo__engine *e = o->e;
+    json_t *ev =
+        json_pack("{s:s, s:s?, s:I, s:O?}", "type", type, "graph", o->graph_key,
+                  "time_ms", (json_int_t)smo__now_ms(), "data", data);
+    smo__events_emit(e->rt->events, "engine", type, NULL, o->graph_key, data);
+    if (!ev)
+        return;
+    if (!o->pending_writes)
+        o->pending_writes = json_array();
+    json_array_append_new(o->pending_writes,
+                          json_pack("[i, n, o]", SMO_COLL_EVENT, ev));
+}
+
 /* -------------------------------------------------------------- ops -- */
 
 static void op_free(struct smo__op *o)
@@ -269,6 +284,8 @@ static void on_committed(void *arg, const smo_status *st, const int64_t *revs,
         return;
     }
     o->commit_retries = 0;
+    for (; o->pending_sent > 0; o->pending_sent--)
+        json_array_remove(o->pending_writes, 0);
     size_t k = 0;
     if (o->graph) { /* graph write first, then the operation */
         o->graph_rev = revs[k++];
@@ -327,14 +344,13 @@ static void commit_step(struct smo__op *o)
             json_string_value(json_array_get(x, 1)), json_array_get(x, 2),
             SMO_REV_ANY};
     }
+    o->pending_sent = extra; /* dropped when the commit succeeds */
     smo_status st;
     smo_status_clear(&st);
     int r = store ? store->plugin->ops.store.commit(store->state, w, n,
                                                     on_committed, o, &st)
                   : smo_status_set(&st, SMO_EUNAVAIL, "no store configured");
     free(w);
-    json_decref(o->pending_writes);
-    o->pending_writes = NULL;
     if (r) {
         /* Report through the same path as an asynchronous failure. */
         on_committed(o, &st, NULL, 0);
@@ -432,17 +448,22 @@ void smo__step_done(struct smo__op *o, uint64_t token, int code,
             json_object_set_new(o->graph, "installed", installed);
             json_object_del(o->graph, "operation");
         }
-        smo__engine_event(
-            e, "operation.failed", o->graph_key,
+        smo__op_event(
+            o, "operation.failed",
             json_pack("{s:s, s:s}", "operation", o->id, "error", full));
     }
     /* Steps with no effect outside the engine run again after a crash, so
      * consecutive ones share one journal commit (a deploy needs a third
-     * fewer synchronous writes). */
-    if (code >= 0 && !e->stopping && pure_step(name) &&
-        o->step + 1 < json_array_size(steps) &&
-        pure_step(json_string_value(
-            json_object_get(json_array_get(steps, o->step + 1), "name")))) {
+     * fewer synchronous writes). A pure step's decisions (the placement)
+     * are recorded before any step acts on them; a skipped step decided
+     * and did nothing, so it shares the next step's commit whatever that
+     * step does (no monitoring configured: rules and dashboards cost no
+     * commit of their own). */
+    bool last = o->step + 1 >= json_array_size(steps);
+    bool next_pure = !last && pure_step(json_string_value(json_object_get(
+                                  json_array_get(steps, o->step + 1), "name")));
+    if (code >= 0 && !e->stopping && !last &&
+        (pure_step(name) ? next_pure : code == SMO_SKIP)) {
         o->busy = false;
         o->step++;
         run(o);
@@ -532,9 +553,9 @@ static void on_created(void *arg, const smo_status *st, const int64_t *revs,
     smo_status_clear(&ok);
     c->cb(c->arg, &ok, smo__op_public(o->doc));
     free(c);
-    smo__engine_event(o->e, "operation.started", o->graph_key,
-                      json_pack("{s:s, s:O}", "operation", o->id, "action",
-                                json_object_get(o->doc, "action")));
+    smo__op_event(o, "operation.started",
+                  json_pack("{s:s, s:O}", "operation", o->id, "action",
+                            json_object_get(o->doc, "action")));
     run(o);
 }
 
@@ -700,8 +721,8 @@ static void on_resume_graph(void *arg, const smo_status *st, json_t *graph,
     const char *action = json_string_value(json_object_get(o->doc, "action"));
     smo__log(5, "engine", "resuming operation %s (%s %s)", o->id, action,
              o->graph_key);
-    smo__engine_event(e, "operation.resumed", o->graph_key,
-                      json_pack("{s:s}", "operation", o->id));
+    smo__op_event(o, "operation.resumed",
+                  json_pack("{s:s}", "operation", o->id));
     free(c);
     if (!o->graph && strcmp(action, "remove") != 0) {
         o->busy = true;

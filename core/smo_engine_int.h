@@ -52,8 +52,11 @@ struct smo__op {
     /* Filled by the steps of one run (rebuilt when resuming). */
     struct smo__hdag *model;
     json_t *inventory;
-    json_t
-        *pending_writes; /* extra docs for the next commit: [[coll,key,doc]] */
+    /* Extra docs for the next commit, [[coll, key, doc]]: cluster
+     * snapshots, the operation's events. The first `pending_sent` are in
+     * the commit in flight and go once it succeeds. */
+    json_t *pending_writes;
+    size_t pending_sent;
     struct smo__waiter *waiters;
     struct smo__op *next;
 };
@@ -118,6 +121,10 @@ struct smo__op *smo__op_find(struct smo__engine *e, const char *id);
 void smo__op_wait(struct smo__engine *e, const char *id, int64_t wait_ms,
                   struct smo__reply *reply);
 /** Record an event in the store (best effort) and the ring. */
+/* An event about operation `o`: published now, stored with the
+ * operation's next journal commit (recorded iff what it reports is).
+ * Steals `data`. */
+void smo__op_event(struct smo__op *o, const char *type, json_t *data);
 void smo__engine_event(struct smo__engine *e, const char *type,
                        const char *graph_key, json_t *data);
 int64_t smo__now_ms(void);

@@ -151,8 +151,8 @@ static void on_inventory(void *arg, const smo_status *st, json_t *result)
     json_decref(o->inventory);
     o->inventory = result;
     /* The cluster snapshot is recorded with the step. */
-    json_decref(o->pending_writes);
-    o->pending_writes = json_array();
+    if (!o->pending_writes)
+        o->pending_writes = json_array();
     size_t i, ready = 0;
     json_t *cl;
     int64_t now = smo__now_ms();
@@ -374,10 +374,10 @@ static void on_installed(void *arg, const smo_status *st, json_t *result)
         }
         if (!st->code) {
             smo__reservation_settle(o->e, o->id, c->service, c->counts_own);
-            smo__engine_event(
-                o->e, "service.deployed", o->graph_key,
-                json_pack("{s:s, s:O?}", "service", c->service, "cluster",
-                          s ? json_object_get(s, "cluster") : NULL));
+            smo__op_event(o, "service.deployed",
+                          json_pack("{s:s, s:O?}", "service", c->service,
+                                    "cluster",
+                                    s ? json_object_get(s, "cluster") : NULL));
         }
     }
     smo__step_done(o, c->token, st->code, st->msg, result);
@@ -646,9 +646,8 @@ static void step_finish(struct smo__op *o, json_t *step)
         else if (event && strcmp(st, "Deployed") != 0)
             json_object_set_new(s, "status", json_string("Pending"));
     }
-    smo__engine_event(
-        o->e, !strcmp(status, "Stopped") ? "graph.stopped" : "graph.running",
-        o->graph_key,
+    smo__op_event(
+        o, !strcmp(status, "Stopped") ? "graph.stopped" : "graph.running",
         json_pack("{s:s, s:s}", "operation", o->id, "action", action));
     smo__step_done(o, o->token, 0, NULL, NULL);
 }
@@ -658,8 +657,7 @@ static void step_delete(struct smo__op *o, json_t *step)
     (void)step;
     json_decref(o->graph);
     o->graph = NULL; /* the runner deletes the document with this step */
-    smo__engine_event(o->e, "graph.removed", o->graph_key,
-                      json_pack("{s:s}", "operation", o->id));
+    smo__op_event(o, "graph.removed", json_pack("{s:s}", "operation", o->id));
     smo__step_done(o, o->token, 0, NULL, NULL);
 }
 

@@ -3,22 +3,21 @@
  * Clusters are declared in conf.d; releases are tracked per project/name,
  * consume the capacity they ask for on their cluster (so placement sees
  * what earlier deploys took), and are persisted in a JSON file under the
- * data directory, written atomically on the thread pool before an install
- * or uninstall completes: after a crash the file holds exactly the
- * releases whose callbacks reported success, plus possibly the one in
- * flight. Latency and failure injection make it a test double for the
- * engine; `releases` lets tests compare it with the store. */
+ * data directory (sim_log.c: a snapshot plus appended changes), written
+ * on the thread pool before an install or uninstall completes: after a
+ * crash the file holds exactly the releases whose callbacks reported
+ * success, plus possibly the one in flight. Latency and failure injection make
+ * it a test double for the engine; `releases` lets tests compare it with the
+ * store. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <smo/smo.h>
+
+#include "sim_log.h"
 
 struct cfg {
     const json_t *clusters;
@@ -31,6 +30,7 @@ struct cfg {
 };
 
 struct pending;
+struct use;
 
 struct state {
     const struct smo_host *host;
@@ -40,8 +40,13 @@ struct state {
     json_t *releases; /* "project/name" -> release object */
     uint64_t calls;   /* install/uninstall calls, for fail_every */
     /* persistence: versions written vs wanted, callbacks waiting */
-    uint64_t version, written, writing;
+    uint64_t version, written;
     bool write_busy;
+    struct smo__sim_pending pend; /* change lines not yet written */
+    size_t records;               /* change lines in the file */
+    bool snapshot_next;           /* rewrite the file on the next write */
+    struct use *use;              /* capacity used, per cluster */
+    size_t nuse;
     struct pending *waiters; /* waiting for a version to be on disk */
     struct pending *timers;  /* latency timers in flight */
     smo_done_cb stop_done;
@@ -171,11 +176,6 @@ static const json_t *find_cluster(const struct state *s, const char *name)
     return NULL;
 }
 
-static double num(const json_t *o, const char *k)
-{
-    return json_number_value(json_object_get(o, k));
-}
-
 /* Memory and sizes arrive as quantities or numbers after validation. */
 static double size_of(const struct state *s, const json_t *o, const char *k)
 {
@@ -192,46 +192,11 @@ static double size_of(const struct state *s, const json_t *o, const char *k)
 
 /* ------------------------------------------------------ persistence -- */
 
-static int write_file(const char *path, const char *data, size_t len, char *err,
-                      size_t n)
-{
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp", path) < 0)
-        return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, n, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            snprintf(err, n, "%s: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) || close(fd) || rename(tmp, path)) {
-        snprintf(err, n, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
-}
-
 struct write_job {
     struct state *s;
     char *data;
     size_t len;
+    bool replace; /* a snapshot replacing the file, else an append */
     uint64_t version;
     int rc;
     char err[256];
@@ -243,7 +208,10 @@ static void maybe_stopped(struct state *s);
 static void write_work(void *arg)
 {
     struct write_job *w = arg;
-    w->rc = write_file(w->s->path, w->data, w->len, w->err, sizeof w->err);
+    w->rc = w->replace ? smo__sim_log_replace(w->s->path, w->data, w->len,
+                                              w->err, sizeof w->err)
+                       : smo__sim_log_append(w->s->path, w->data, w->len,
+                                             w->err, sizeof w->err);
 }
 
 /* Complete, in order, the operations whose state is now on disk (or fail
@@ -278,9 +246,13 @@ static void write_done(void *arg, int status)
     s->write_busy = false;
     if (status == 0 && w->rc == 0)
         s->written = w->version;
-    else
+    else {
+        /* An append may have left part of a line: the next write is a
+         * whole snapshot, which also carries the lost changes. */
+        s->snapshot_next = true;
         SMO_LOG_E(s->host, s->self, "cannot save %s: %s", s->path,
                   w->rc ? w->err : "canceled");
+    }
     release_waiters(s, status ? SMO_ECANCELED : w->rc, w->err);
     free(w->data);
     free(w);
@@ -289,21 +261,34 @@ static void write_done(void *arg, int status)
     maybe_stopped(s);
 }
 
+/* Appends while the change lines stay fewer than the releases (plus some
+ * slack), then one snapshot: O(1) bytes per change, amortised. */
 static void schedule_write(struct state *s)
 {
     if (s->write_busy)
         return;
     struct write_job *w = calloc(1, sizeof *w);
     w->s = s;
-    json_t *doc =
-        json_pack("{s:i, s:O}", "version", 1, "releases", s->releases);
-    w->data = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    w->len = strlen(w->data);
+    w->replace =
+        s->snapshot_next ||
+        s->records + s->pend.lines > 2 * json_object_size(s->releases) + 256;
+    if (w->replace) {
+        w->data = smo__sim_log_snapshot(s->releases, &w->len);
+        s->records = 0;
+        s->snapshot_next = false;
+    } else {
+        w->data = s->pend.buf;
+        w->len = s->pend.len;
+        s->records += s->pend.lines;
+        s->pend.buf = NULL;
+        s->pend.cap = 0;
+    }
+    s->pend.len = s->pend.lines = 0;
     w->version = s->version;
     s->write_busy = true;
-    if (s->host->queue_work(s->self, write_work, write_done, w)) {
+    if (!w->data || s->host->queue_work(s->self, write_work, write_done, w)) {
         s->write_busy = false;
+        s->snapshot_next = true;
         release_waiters(s, -1, "cannot queue the write");
         free(w->data);
         free(w);
@@ -322,57 +307,137 @@ static void complete_after_write(struct state *s, struct pending *p)
         release_waiters(s, 0, NULL);
 }
 
+/* ------------------------------------------------------------ usage -- */
+
+/* Capacity used per cluster, kept up to date by every change so that an
+ * install or an inventory costs O(clusters), not O(releases). */
+struct use {
+    char *cluster;
+    double cpu, mem, gpu, pods;
+};
+
+static struct use *use_of(struct state *s, const char *cluster, bool add)
+{
+    for (size_t i = 0; i < s->nuse; i++)
+        if (strcmp(s->use[i].cluster, cluster) == 0)
+            return &s->use[i];
+    if (!add)
+        return NULL;
+    struct use *nu = realloc(s->use, (s->nuse + 1) * sizeof *nu);
+    if (!nu)
+        return NULL;
+    s->use = nu;
+    nu = &s->use[s->nuse++];
+    memset(nu, 0, sizeof *nu);
+    nu->cluster = strdup(cluster);
+    return nu->cluster ? nu : (s->nuse--, NULL);
+}
+
+static double num(const json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+/* Add (sign 1) or remove (sign -1) a release's demand. */
+static void use_account(struct state *s, const json_t *r, double sign)
+{
+    const char *c = json_string_value(json_object_get(r, "cluster"));
+    struct use *u = c ? use_of(s, c, true) : NULL;
+    if (!u)
+        return;
+    double reps = num(r, "replicas");
+    u->cpu += sign * num(r, "cpu") * reps;
+    u->mem += sign * num(r, "memory") * reps;
+    u->gpu += sign * num(r, "gpu") * reps;
+    u->pods += sign * reps;
+}
+
+static void use_rebuild(struct state *s)
+{
+    for (size_t i = 0; i < s->nuse; i++)
+        s->use[i].cpu = s->use[i].mem = s->use[i].gpu = s->use[i].pods = 0;
+    const char *k;
+    json_t *r;
+    json_object_foreach(s->releases, k, r) use_account(s, r, 1);
+}
+
+/* Record a change (release NULL: removed) in memory, in the usage sums
+ * and in the lines to write. Takes a reference to `release`. */
+static void change(struct state *s, const char *key, json_t *release)
+{
+    json_t *prev = json_object_get(s->releases, key);
+    if (prev)
+        use_account(s, prev, -1);
+    if (release) {
+        use_account(s, release, 1);
+        json_object_set_new(s->releases, key, release);
+    } else
+        json_object_del(s->releases, key);
+    if (smo__sim_log_change(&s->pend, key, release))
+        s->snapshot_next = true;
+    s->version++;
+    /* Sums of doubles drift by ulps; recount now and then. */
+    if (s->version % 4096 == 0)
+        use_rebuild(s);
+}
+
 static int load_state(struct state *s, smo_status *st)
 {
-    FILE *f = fopen(s->path, "r");
-    if (!f) {
-        if (errno == ENOENT) {
-            s->releases = json_object();
-            return 0;
-        }
-        return smo_status_set(st, SMO_EIO, "%s: %s", s->path, strerror(errno));
+    char err[512];
+    bool torn;
+    if (smo__sim_log_load(s->path, &s->releases, &s->records, &torn, err,
+                          sizeof err))
+        return smo_status_set(st, SMO_EPROTO, "%s", err);
+    use_rebuild(s);
+    /* A new (or empty) file gets its snapshot line with the first write. */
+    s->snapshot_next = json_object_size(s->releases) == 0 && !s->records;
+    if (torn) {
+        /* Never append after a cut-short line: start from a snapshot. */
+        size_t len;
+        char *data = smo__sim_log_snapshot(s->releases, &len);
+        int r = data ? smo__sim_log_replace(s->path, data, len, err, sizeof err)
+                     : -1;
+        free(data);
+        if (r)
+            return smo_status_set(st, SMO_EIO, "%s",
+                                  data ? err : "out of memory");
+        s->records = 0;
+        SMO_LOG_W(s->host, s->self,
+                  "%s: dropped an incomplete last change (a crash during a "
+                  "write that was never acknowledged); file rewritten",
+                  s->path);
     }
-    json_error_t je;
-    json_t *doc = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
-    fclose(f);
-    json_t *rel = json_object_get(doc, "releases");
-    if (!doc || !json_is_object(rel)) {
-        json_decref(doc);
-        return smo_status_set(st, SMO_EPROTO,
-                              "%s: not a releases file (%s, line %d); move "
-                              "it away to start empty",
-                              s->path, je.text, je.line);
-    }
-    s->releases = json_incref(rel);
-    json_decref(doc);
     return 0;
 }
 
 /* ------------------------------------------------------- operations -- */
 
-static void usage_of(const struct state *s, const char *cluster, double *cpu,
+/* Capacity `cluster` gives to releases, without `except_key`'s own. */
+static void usage_of(struct state *s, const char *cluster, double *cpu,
                      double *mem, double *gpu, double *pods,
                      const char *except_key)
 {
     *cpu = *mem = *gpu = *pods = 0;
-    const char *k;
-    json_t *r;
-    json_object_foreach(s->releases, k, r)
-    {
-        if (except_key && strcmp(k, except_key) == 0)
-            continue;
-        const char *c = json_string_value(json_object_get(r, "cluster"));
-        if (!c || strcmp(c, cluster) != 0)
-            continue;
+    const struct use *u = use_of(s, cluster, false);
+    if (u) {
+        *cpu = u->cpu;
+        *mem = u->mem;
+        *gpu = u->gpu;
+        *pods = u->pods;
+    }
+    const json_t *r =
+        except_key ? json_object_get(s->releases, except_key) : NULL;
+    const char *c = json_string_value(json_object_get(r, "cluster"));
+    if (c && strcmp(c, cluster) == 0) {
         double reps = num(r, "replicas");
-        *cpu += num(r, "cpu") * reps;
-        *mem += num(r, "memory") * reps;
-        *gpu += num(r, "gpu") * reps;
-        *pods += reps;
+        *cpu -= num(r, "cpu") * reps;
+        *mem -= num(r, "memory") * reps;
+        *gpu -= num(r, "gpu") * reps;
+        *pods -= reps;
     }
 }
 
-static json_t *cluster_json(const struct state *s, const json_t *cl)
+static json_t *cluster_json(struct state *s, const json_t *cl)
 {
     const char *name = json_string_value(json_object_get(cl, "name"));
     double cpu, mem, gpu, pods;
@@ -554,8 +619,7 @@ static int install(void *state, const struct smo_release *rel, smo_exec_cb cb,
         "values", values, "cpu", rel->cpu, "memory", (json_int_t)rel->memory,
         "gpu", (int)rel->gpu, "replicas", (int)reps, "available", (int)reps,
         "revision", revision);
-    json_object_set_new(s->releases, key, r);
-    s->version++;
+    change(s, key, r);
     return finish(s, cb, arg, 0, NULL,
                   json_pack("{s:s, s:s, s:I, s:s}", "release", key, "cluster",
                             cluster, "revision", revision, "stdout",
@@ -580,10 +644,8 @@ static int uninstall(void *state, const char *project, const char *name,
                       s->cfg->uninstall_latency_ms);
     }
     bool existed = json_object_get(s->releases, key) != NULL;
-    if (existed) {
-        json_object_del(s->releases, key);
-        s->version++;
-    }
+    if (existed)
+        change(s, key, NULL);
     return finish(s, cb, arg, 0, NULL,
                   json_pack("{s:s, s:s}", "release", key, "stdout",
                             existed ? "uninstalled" : "not installed"),
@@ -616,9 +678,10 @@ static int replicas_set(void *state, const char *project, const char *name,
     json_t *r = json_object_get(s->releases, key);
     if (!r)
         return smo_status_set(st, SMO_ENOENT, "%s: no such release", key);
+    r = json_deep_copy(r);
     json_object_set_new(r, "replicas", json_integer(replicas));
     json_object_set_new(r, "available", json_integer(replicas));
-    s->version++;
+    change(s, key, r);
     return finish(s, cb, arg, 0, NULL,
                   json_pack("{s:i, s:i}", "desired", (int)replicas, "available",
                             (int)replicas),
@@ -669,6 +732,10 @@ static void destroy(void *state)
     if (!s)
         return;
     json_decref(s->releases);
+    for (size_t i = 0; i < s->nuse; i++)
+        free(s->use[i].cluster);
+    free(s->use);
+    free(s->pend.buf);
     free(s->path);
     free(s);
 }

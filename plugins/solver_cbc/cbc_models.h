@@ -14,6 +14,8 @@ struct smo__cbc_cfg {
     double gap;            /* when the problem sets none */
     bool warm_start;       /* start CBC from the heuristic's answer */
     int64_t heuristic_ms;  /* the heuristic's share of the time limit */
+    int64_t enumerate_max; /* enumerate when there are at most this many
+                              assignments (0: never) */
 };
 
 /* What happened, for the plugin's log line. */
@@ -21,9 +23,10 @@ struct smo__cbc_stats {
     int cols, rows;
     double warm_objective; /* -1: no warm start */
     double warm_ms;
-    double wait_ms; /* waiting for another solve to finish */
-    int outcome;    /* enum smo__cbc_outcome, 0: CBC not run */
-    bool used_warm; /* the answer is the warm start's */
+    double wait_ms;  /* waiting for another solve to finish */
+    int outcome;     /* enum smo__cbc_outcome, 0: CBC not run */
+    bool used_warm;  /* the answer is the warm start's */
+    bool enumerated; /* solved by enumerating every assignment */
     int lns_iterations, lns_improvements;
 };
 
@@ -56,6 +59,14 @@ struct smo__lns_stats {
 void smo__cbc_lns(const struct smo_place_problem *p, int32_t *assign,
                   double deadline_ms, struct smo__lns_stats *st);
 double smo__now_ms(void);
+
+/* The best assignment by trying every one (objective, then the tie terms)
+ * when the units' allowed clusters
+ * multiply to at most `max`: 1 and `best`, 0 when none is feasible, -1
+ * when the space is larger than `max`, -2 out of memory. */
+int smo__place_enumerate(const struct smo_place_problem *p,
+                         const struct smo__units *u, uint64_t max,
+                         int32_t *best);
 
 int smo__cbc_place(const struct smo__cbc_cfg *cfg,
                    const struct smo_place_problem *p,

@@ -581,6 +581,15 @@ static double cheap_bound(const struct smo_place_problem *p,
 #define FULL_MAX_X    20000
 #define FULL_DIRECT_X 300
 
+/* r->assignment is a proved optimum: its objective is also the bound. */
+static void proved_optimal(const struct smo_place_problem *p,
+                           struct smo_place_result *r)
+{
+    r->status = SMO_SOLVE_OPTIMAL;
+    r->objective = smo__greedy_objective(p, r->assignment, &r->terms);
+    r->bound = r->objective;
+}
+
 int smo__cbc_place(const struct smo__cbc_cfg *cfg,
                    const struct smo_place_problem *p,
                    struct smo_place_result *r, struct smo__cbc_stats *stats)
@@ -621,6 +630,30 @@ int smo__cbc_place(const struct smo__cbc_cfg *cfg,
     if (!warm || !cand || smo__units_build(p, &units)) {
         rc = SMO_ENOMEM;
         goto out;
+    }
+    /* Small enough to try every assignment: exact, and far cheaper than
+     * building the model. */
+    if (cfg->enumerate_max > 0) {
+        int e = smo__place_enumerate(p, &units, (uint64_t)cfg->enumerate_max,
+                                     r->assignment);
+        if (e == -2) {
+            rc = SMO_ENOMEM;
+            goto out;
+        }
+        if (e >= 0) {
+            stats->enumerated = true;
+            if (e == 1)
+                proved_optimal(p, r);
+            else {
+                r->status = SMO_SOLVE_INFEASIBLE;
+                if (!smo__greedy_explain(p, r->reason, sizeof r->reason))
+                    infeasible_reason(p, r->reason, sizeof r->reason,
+                                      "no assignment of the services to "
+                                      "the clusters meets every constraint "
+                                      "(all tried)");
+            }
+            goto out;
+        }
     }
     /* The heuristic first: CBC's warm start, and the answer if CBC has
      * nothing better in time. */
@@ -702,10 +735,7 @@ int smo__cbc_place(const struct smo__cbc_cfg *cfg,
             if (!m.infeasible &&
                 smo__greedy_check(p, cand, why, sizeof why) == 0) {
                 memcpy(r->assignment, cand, ns * sizeof *cand);
-                r->status = SMO_SOLVE_OPTIMAL;
-                r->objective =
-                    smo__greedy_objective(p, r->assignment, &r->terms);
-                r->bound = r->objective;
+                proved_optimal(p, r);
             } else {
                 r->status = SMO_SOLVE_INFEASIBLE;
                 infeasible_reason(p, r->reason, sizeof r->reason,

@@ -16,6 +16,7 @@ struct cfg {
     double gap;
     bool warm_start;
     int64_t heuristic_ms;
+    int64_t enumerate_max;
 };
 
 struct state {
@@ -43,6 +44,10 @@ static const struct smo_config_field fields[] = {
      600000, NULL, NULL, offsetof(struct cfg, heuristic_ms),
      "budget of the heuristic's local search (at most a quarter of the "
      "time limit)"},
+    {"enumerate_max", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "4096", 0,
+     1000000, NULL, NULL, offsetof(struct cfg, enumerate_max),
+     "placements with at most this many possible assignments are solved "
+     "exactly by trying each, without CBC (0: always CBC)"},
     {0}};
 
 static const char *outcome_name(int o)
@@ -75,6 +80,7 @@ static void set_cfg(struct state *s, const struct cfg *c)
     s->cfg.gap = c->gap;
     s->cfg.warm_start = c->warm_start;
     s->cfg.heuristic_ms = c->heuristic_ms;
+    s->cfg.enumerate_max = c->enumerate_max;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -92,8 +98,10 @@ static int place(void *state, const struct smo_place_problem *p,
               "%.6g, %.1f ms (%.1f ms waiting)",
               p->n_services, p->n_clusters, st.cols, st.rows, st.warm_objective,
               st.warm_ms, outcome_name(st.outcome),
-              st.used_warm ? " (heuristic kept)" : "", r->objective, r->bound,
-              r->solve_ms, st.wait_ms);
+              st.enumerated  ? " (every assignment tried)"
+              : st.used_warm ? " (heuristic kept)"
+                             : "",
+              r->objective, r->bound, r->solve_ms, st.wait_ms);
     return rc;
 }
 

@@ -23,7 +23,8 @@ struct smo__store_index {
 struct smo__store_write_copy {
     uint32_t coll;
     char *key;   /* NULL for events */
-    json_t *doc; /* owned copy; NULL deletes */
+    json_t *doc; /* owned copy of the indexed members and, for graphs, of
+                    the service rows' fields; NULL deletes */
     char *text;  /* doc serialised (owned); NULL deletes */
     int64_t expect_rev;
     struct smo__store_index idx;
@@ -50,6 +51,9 @@ void smo__store_writes_free(struct smo__store_write_copy *w, size_t n);
 /** Check a write's expected revision against the current one (0: absent). */
 int smo__store_check_rev(const struct smo__store_write_copy *w, int64_t cur,
                          smo_status *st);
+/** Compact JSON text of `doc` (malloc'd; *len its length when not NULL),
+ *  or NULL when out of memory or nested more than 256 levels deep. */
+char *smo__store_json_text(const json_t *doc, size_t *len);
 /** Parse a list filter for a collection (strings borrowed from `filter`). */
 int smo__store_filter_parse(uint32_t coll, const json_t *filter,
                             struct smo__store_filter *f, smo_status *st);

@@ -59,6 +59,8 @@ static const char *const migrations[] = {
     " d.doc->'services') = 'array' THEN d.doc->'services' ELSE '[]' END) s"
     " WHERE d.coll = 1 AND jsonb_typeof(s->'name') = 'string'"
     " ON CONFLICT DO NOTHING;",
+    /* 3: a graph looked up by name alone (GET /graphs/{name}). */
+    "CREATE INDEX docs_name ON docs (coll, name);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -111,6 +111,8 @@ static const char *const migrations[] = {
     " json_extract(s.value, '$.cpu'), json_extract(s.value, '$.memory'),"
     " json_extract(s.value, '$.gpu')"
     " FROM docs d, json_each(d.doc, '$.services') s WHERE d.coll = 1;",
+    /* 3: a graph looked up by name alone (GET /graphs/{name}). */
+    "CREATE INDEX docs_name ON docs(coll, name);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -159,6 +161,48 @@ static int exec(sqlite3 *db, const char *sql, smo_status *st, const char *what)
         return r;
     }
     return 0;
+}
+
+/* Statements are prepared once per connection and kept: parsing SQL was a
+ * tenth of a commit's CPU. A cached statement is found by its text among
+ * the connection's (a dozen at most) and handed out reset; `stmt_done` resets
+ * it instead of finalising it. */
+static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **q)
+{
+    for (sqlite3_stmt *c = sqlite3_next_stmt(db, NULL); c;
+         c = sqlite3_next_stmt(db, c))
+        if (!sqlite3_stmt_busy(c) && strcmp(sqlite3_sql(c), sql) == 0) {
+            sqlite3_reset(c);
+            sqlite3_clear_bindings(c);
+            *q = c;
+            return SQLITE_OK;
+        }
+    return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL);
+}
+
+static void stmt_done(sqlite3_stmt *q)
+{
+    sqlite3_reset(q);
+}
+
+/* A statement without results (BEGIN, COMMIT, SAVEPOINT...), cached. */
+static int run_sql(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q;
+    int rc = prep(db, sql, &q);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(q);
+    stmt_done(q);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static void close_conn(sqlite3 *db)
+{
+    sqlite3_stmt *q;
+    while ((q = sqlite3_next_stmt(db, NULL)))
+        sqlite3_finalize(q);
+    sqlite3_close(db);
 }
 
 static int open_conn(struct state *s, sqlite3 **out, smo_status *st)
@@ -304,15 +348,14 @@ static void do_get(struct job *j, sqlite3 *db)
     sqlite3_stmt *q;
     int rc;
     if (j->coll == SMO_COLL_EVENT) {
-        rc = sqlite3_prepare_v2(db, "SELECT seq, doc FROM events WHERE seq = ?",
-                                -1, &q, NULL);
+        rc = prep(db, "SELECT seq, doc FROM events WHERE seq = ?", &q);
         if (rc == SQLITE_OK)
             sqlite3_bind_int64(q, 1, strtoll(j->key, NULL, 10));
     } else {
-        rc = sqlite3_prepare_v2(db,
-                                "SELECT rev, doc FROM docs WHERE coll = ? AND "
-                                "key = ?",
-                                -1, &q, NULL);
+        rc = prep(db,
+                  "SELECT rev, doc FROM docs WHERE coll = ? AND "
+                  "key = ?",
+                  &q);
         if (rc == SQLITE_OK) {
             sqlite3_bind_int(q, 1, (int)j->coll);
             sqlite3_bind_text(q, 2, j->key, -1, SQLITE_STATIC);
@@ -331,7 +374,7 @@ static void do_get(struct job *j, sqlite3 *db)
                        smo__store_coll_name(j->coll), j->key);
     else
         fail(db, rc, &j->st, "get");
-    sqlite3_finalize(q);
+    stmt_done(q);
 }
 
 static void append_row(json_t *items, sqlite3_stmt *q, smo_status *st)
@@ -355,12 +398,12 @@ static void do_list(struct job *j, sqlite3 *db)
     int rc;
     if (j->coll == SMO_COLL_EVENT) {
         /* The newest `limit` matching events, returned oldest first. */
-        rc = sqlite3_prepare_v2(
+        rc = prep(
             db,
             "SELECT * FROM (SELECT CAST(seq AS TEXT), seq, doc FROM events "
             "WHERE (?1 IS NULL OR graph = ?1) AND time_ms >= ?2 AND seq > ?3 "
             "ORDER BY seq DESC LIMIT ?4) ORDER BY 2",
-            -1, &q, NULL);
+            &q);
         if (rc == SQLITE_OK) {
             if (f.graph)
                 sqlite3_bind_text(q, 1, f.graph, -1, SQLITE_STATIC);
@@ -369,15 +412,27 @@ static void do_list(struct job *j, sqlite3 *db)
             sqlite3_bind_int64(q, 4, f.limit > 0 ? f.limit : -1);
         }
     } else {
-        rc = sqlite3_prepare_v2(
-            db,
-            "SELECT key, rev, doc FROM docs WHERE coll = ?1"
-            " AND (?2 IS NULL OR project = ?2) AND (?3 IS NULL OR name = ?3)"
-            " AND (?4 IS NULL OR graph = ?4) AND (?5 IS NULL OR area = ?5)"
-            " AND (?6 = 0 OR (state IS NOT NULL AND state NOT IN "
-            "('succeeded', 'failed', 'rolled_back')))"
-            " ORDER BY key LIMIT ?7",
-            -1, &q, NULL);
+        /* Only the filters given appear in the WHERE clause: "(?2 IS NULL
+         * OR project = ?2)" would keep SQLite from using the indexes and
+         * scan the collection on every call. Fixed text, bound values. */
+        char sql[512] = "SELECT key, rev, doc FROM docs WHERE coll = ?1";
+        if (f.project)
+            strcat(sql, " AND project = ?2");
+        if (f.name)
+            strcat(sql, " AND name = ?3");
+        if (f.graph)
+            strcat(sql, " AND graph = ?4");
+        if (f.has_area)
+            strcat(sql, " AND area = ?5");
+        if (f.unfinished)
+            strcat(sql, " AND state IS NOT NULL AND state NOT IN "
+                        "('succeeded', 'failed', 'rolled_back')");
+        /* With a filter, "+key" keeps the planner from walking the whole
+         * collection in key order instead of using the filter's index. */
+        strcat(sql, f.project || f.name || f.graph || f.has_area || f.unfinished
+                        ? " ORDER BY +key LIMIT ?6"
+                        : " ORDER BY key LIMIT ?6");
+        rc = prep(db, sql, &q);
         if (rc == SQLITE_OK) {
             sqlite3_bind_int(q, 1, (int)j->coll);
             if (f.project)
@@ -388,8 +443,7 @@ static void do_list(struct job *j, sqlite3 *db)
                 sqlite3_bind_text(q, 4, f.graph, -1, SQLITE_STATIC);
             if (f.has_area)
                 sqlite3_bind_int64(q, 5, f.area);
-            sqlite3_bind_int(q, 6, f.unfinished);
-            sqlite3_bind_int64(q, 7, f.limit > 0 ? f.limit : -1);
+            sqlite3_bind_int64(q, 6, f.limit > 0 ? f.limit : -1);
         }
     }
     if (rc != SQLITE_OK) {
@@ -400,22 +454,21 @@ static void do_list(struct job *j, sqlite3 *db)
         append_row(j->items, q, &j->st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         fail(db, rc, &j->st, "list");
-    sqlite3_finalize(q);
+    stmt_done(q);
 }
 
 static int current_rev(sqlite3 *db, uint32_t coll, const char *key,
                        int64_t *rev, smo_status *st)
 {
     sqlite3_stmt *q;
-    int rc = sqlite3_prepare_v2(
-        db, "SELECT rev FROM docs WHERE coll = ? AND key = ?", -1, &q, NULL);
+    int rc = prep(db, "SELECT rev FROM docs WHERE coll = ? AND key = ?", &q);
     if (rc != SQLITE_OK)
         return fail(db, rc, st, "commit");
     sqlite3_bind_int(q, 1, (int)coll);
     sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(q);
     *rev = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
-    sqlite3_finalize(q);
+    stmt_done(q);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail(db, rc, st, "commit");
     return 0;
@@ -425,22 +478,21 @@ static int write_services(sqlite3 *db, const char *key, const json_t *doc,
                           smo_status *st)
 {
     sqlite3_stmt *d, *q;
-    int rc = sqlite3_prepare_v2(db, "DELETE FROM services WHERE graph_key = ?",
-                                -1, &d, NULL);
+    int rc = prep(db, "DELETE FROM services WHERE graph_key = ?", &d);
     if (rc != SQLITE_OK)
         return fail(db, rc, st, "commit");
     sqlite3_bind_text(d, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(d);
-    sqlite3_finalize(d);
+    stmt_done(d);
     if (rc != SQLITE_DONE)
         return fail(db, rc, st, "commit");
     if (!doc)
         return 0;
-    rc = sqlite3_prepare_v2(db,
-                            "INSERT INTO services (graph_key, name, status, "
-                            "cluster, cpu, memory, gpu) VALUES (?, ?, ?, ?, "
-                            "?, ?, ?)",
-                            -1, &q, NULL);
+    rc = prep(db,
+              "INSERT INTO services (graph_key, name, status, "
+              "cluster, cpu, memory, gpu) VALUES (?, ?, ?, ?, "
+              "?, ?, ?)",
+              &q);
     if (rc != SQLITE_OK)
         return fail(db, rc, st, "commit");
     size_t i;
@@ -473,7 +525,7 @@ static int write_services(sqlite3 *db, const char *key, const json_t *doc,
             break;
         }
     }
-    sqlite3_finalize(q);
+    stmt_done(q);
     return st->code;
 }
 
@@ -484,9 +536,9 @@ static int apply_write(struct job *j, sqlite3 *db,
     int64_t ts = now_ms();
     if (w->coll == SMO_COLL_EVENT) {
         sqlite3_stmt *q;
-        int rc = sqlite3_prepare_v2(
-            db, "INSERT INTO events (graph, time_ms, doc) VALUES (?, ?, ?)", -1,
-            &q, NULL);
+        int rc = prep(
+            db, "INSERT INTO events (graph, time_ms, doc) VALUES (?, ?, ?)",
+            &q);
         if (rc != SQLITE_OK)
             return fail(db, rc, st, "commit");
         if (w->idx.graph)
@@ -494,7 +546,7 @@ static int apply_write(struct job *j, sqlite3 *db,
         sqlite3_bind_int64(q, 2, w->idx.time_ms ? w->idx.time_ms : ts);
         sqlite3_bind_text(q, 3, w->text, -1, SQLITE_STATIC);
         rc = sqlite3_step(q);
-        sqlite3_finalize(q);
+        stmt_done(q);
         if (rc != SQLITE_DONE)
             return fail(db, rc, st, "commit");
         *newrev = sqlite3_last_insert_rowid(db);
@@ -508,24 +560,24 @@ static int apply_write(struct job *j, sqlite3 *db,
     sqlite3_stmt *q;
     int rc;
     if (!w->text) {
-        rc = sqlite3_prepare_v2(db,
-                                "DELETE FROM docs WHERE coll = ? AND "
-                                "key = ?",
-                                -1, &q, NULL);
+        rc = prep(db,
+                  "DELETE FROM docs WHERE coll = ? AND "
+                  "key = ?",
+                  &q);
         if (rc != SQLITE_OK)
             return fail(db, rc, st, "commit");
         sqlite3_bind_int(q, 1, (int)w->coll);
         sqlite3_bind_text(q, 2, w->key, -1, SQLITE_STATIC);
         *newrev = 0;
     } else {
-        rc = sqlite3_prepare_v2(
+        rc = prep(
             db,
             "INSERT INTO docs (coll, key, rev, doc, updated_ms, project, "
             "name, graph, state, area) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
             "?8, ?9, ?10) ON CONFLICT (coll, key) DO UPDATE SET rev = ?3, "
             "doc = ?4, updated_ms = ?5, project = ?6, name = ?7, graph = ?8, "
             "state = ?9, area = ?10",
-            -1, &q, NULL);
+            &q);
         if (rc != SQLITE_OK)
             return fail(db, rc, st, "commit");
         *newrev = cur + 1;
@@ -548,7 +600,7 @@ static int apply_write(struct job *j, sqlite3 *db,
             sqlite3_bind_int64(q, 10, w->idx.area);
     }
     rc = sqlite3_step(q);
-    sqlite3_finalize(q);
+    stmt_done(q);
     if (rc != SQLITE_DONE)
         return fail(db, rc, st, "commit");
     if (w->coll == SMO_COLL_GRAPH)
@@ -562,7 +614,7 @@ static int apply_write(struct job *j, sqlite3 *db,
  * own (savepoint), the batch is durable with a single COMMIT. */
 static void commit_batch(struct job **batch, size_t n, sqlite3 *db)
 {
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = run_sql(db, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK) {
         for (size_t b = 0; b < n; b++)
             fail(db, rc, &batch[b]->st, "commit");
@@ -571,7 +623,7 @@ static void commit_batch(struct job **batch, size_t n, sqlite3 *db)
     for (size_t b = 0; b < n; b++) {
         struct job *j = batch[b];
         j->revs = calloc(j->n ? j->n : 1, sizeof *j->revs);
-        rc = sqlite3_exec(db, "SAVEPOINT w", NULL, NULL, NULL);
+        rc = run_sql(db, "SAVEPOINT w");
         if (rc != SQLITE_OK) {
             fail(db, rc, &j->st, "commit");
             continue;
@@ -580,15 +632,15 @@ static void commit_batch(struct job **batch, size_t n, sqlite3 *db)
             if (apply_write(j, db, &j->writes[i], &j->revs[i]))
                 break;
         if (j->st.code)
-            sqlite3_exec(db, "ROLLBACK TO w", NULL, NULL, NULL);
-        sqlite3_exec(db, "RELEASE w", NULL, NULL, NULL);
+            run_sql(db, "ROLLBACK TO w");
+        run_sql(db, "RELEASE w");
     }
-    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    rc = run_sql(db, "COMMIT");
     if (rc != SQLITE_OK) {
         for (size_t b = 0; b < n; b++)
             if (!batch[b]->st.code)
                 fail(db, rc, &batch[b]->st, "commit");
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        run_sql(db, "ROLLBACK");
     }
 }
 
@@ -767,7 +819,7 @@ static void destroy(void *state)
         return;
     for (int i = 0; i < POOL; i++)
         if (s->pool[i].db)
-            sqlite3_close(s->pool[i].db);
+            close_conn(s->pool[i].db);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->cq_mu);

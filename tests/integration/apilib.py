@@ -47,6 +47,30 @@ def read(path):
         return f.read()
 
 
+def read_sim_releases(path):
+    """executor_sim's file: a snapshot line, then put/del change lines;
+    an unterminated last line that does not parse is a write cut short
+    (never acknowledged), as smod itself treats it."""
+    with open(path) as f:
+        data = f.read()
+    lines = data.split("\n")
+    rel = json.loads(lines[0])["releases"]
+    for i, line in enumerate(lines[1:], 1):
+        if not line:
+            continue
+        try:
+            c = json.loads(line)
+        except ValueError:
+            if i == len(lines) - 1:  # the unterminated tail
+                break
+            raise
+        if "put" in c:
+            rel[c["put"]] = c["release"]
+        else:
+            rel.pop(c["del"], None)
+    return rel
+
+
 class Resp:
     def __init__(self, status, headers, body):
         self.status = status
@@ -191,8 +215,7 @@ class Smo:
         path = os.path.join(self.data, "executor-sim-clusters.json")
         if not os.path.exists(path):
             return {}
-        with open(path) as f:
-            return json.load(f)["releases"]
+        return read_sim_releases(path)
 
     def smoctl(self, *args, token=None, env=None, timeout=60):
         e = dict(os.environ)

@@ -619,7 +619,7 @@ static void test_sqlite_migration(void **state)
                        "'old/g' AND name = 'a')",
                        -1, &q, NULL);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 2);
+    assert_int_equal(sqlite3_column_int(q, 0), 3);
     assert_int_equal(sqlite3_column_int(q, 1), 1); /* backfilled */
     sqlite3_finalize(q);
     sqlite3_close(h);
@@ -887,7 +887,7 @@ static void test_pg_migration(void **state)
     assert_int_equal(ss_put(s2, SMO_COLL_GRAPH, "old/h", g, 1).code, 0);
     json_decref(g);
     stop_rt(r2);
-    assert_int_equal(scalar("SELECT version FROM schema_version"), 2);
+    assert_int_equal(scalar("SELECT version FROM schema_version"), 3);
     assert_int_equal(scalar("SELECT count(*) FROM services WHERE graph_key = "
                             "'old/g'"),
                      2); /* backfilled */

@@ -89,13 +89,20 @@ static void test_infeasible_reasons(void **state)
                           "free");
 
     /* Enough in total, but three 3-core services do not pack into 5 + 5:
-     * no simple certificate, CBC proves it. */
+     * no simple certificate; every assignment tried, or (enumeration
+     * off) CBC proves it. */
     const double five[] = {5, 5};
     h_init(&h, 2, five, acc, 0);
     h_svc(&h, 3, 0, 1, -1);
     h_svc(&h, 3, 0, 1, -1);
     h_svc(&h, 3, 0, 1, -1);
-    expect_infeasible(&h, "proved by CBC");
+    expect_infeasible(&h, "(all tried)");
+    struct h_inst no_enum;
+    h_make(&no_enum, "{enumerate_max: 0}");
+    assert_int_equal(h_place(&no_enum, &h), SMO_OK);
+    assert_int_equal(h.r.status, SMO_SOLVE_INFEASIBLE);
+    assert_non_null(strstr(h.r.reason, "proved by CBC"));
+    h_drop(&no_enum);
 
     /* A GPU nobody has. */
     h_init(&h, 2, caps, acc, 0);
@@ -263,7 +270,7 @@ struct job {
 static void *solve_thread(void *arg)
 {
     struct job *j = arg;
-    struct smo__cbc_cfg cfg = {120000, 0, true, 100};
+    struct smo__cbc_cfg cfg = {120000, 0, true, 100, 0};
     struct smo__cbc_stats st;
     j->rc = smo__cbc_place(&cfg, &j->in.p, &j->r, &st);
     return NULL;
@@ -331,6 +338,7 @@ static void test_config(void **state)
         double gap;
         bool warm_start;
         int64_t heuristic_ms;
+        int64_t enumerate_max;
     } c;
     memset(&c, 0, sizeof c);
     assert_int_equal(SP.config_size, sizeof c);
@@ -342,6 +350,7 @@ static void test_config(void **state)
     assert_true(fabs(c.gap - 0.005) < 1e-12);
     assert_true(c.warm_start);
     assert_int_equal(c.heuristic_ms, 100);
+    assert_int_equal(c.enumerate_max, 4096);
     json_decref(d);
     d = json_pack("{s:f, s:s}", "gap", 2.0, "time_limt", "1s");
     assert_int_equal(smo__schema_apply(SP.config, d, &c, "config", &ctx), 2);
