@@ -16,6 +16,7 @@ struct smo__cbc_cfg {
     int64_t heuristic_ms;  /* the heuristic's share of the time limit */
     int64_t enumerate_max; /* enumerate when there are at most this many
                               assignments (0: never) */
+    bool exact_scaling;    /* clusters' scaling by dynamic programming */
 };
 
 /* What happened, for the plugin's log line. */
@@ -27,6 +28,7 @@ struct smo__cbc_stats {
     int outcome;     /* enum smo__cbc_outcome, 0: CBC not run */
     bool used_warm;  /* the answer is the warm start's */
     bool enumerated; /* solved by enumerating every assignment */
+    int dp_clusters; /* scaling: clusters solved by dynamic programming */
     int lns_iterations, lns_improvements;
 };
 
@@ -67,6 +69,14 @@ double smo__now_ms(void);
 int smo__place_enumerate(const struct smo_place_problem *p,
                          const struct smo__units *u, uint64_t max,
                          int32_t *best);
+
+/* Cluster k's scaling problem exactly, by dynamic programming over its
+ * cores in units of their greatest common divisor (GPU services, when
+ * GPUs can bind, in every combination), when the work is small: 1 and the
+ * replicas of k's services written to `replicas`; 0 when even the window minima
+ * do not fit; -1 when left to CBC; -2 out of memory. */
+int smo__scale_cluster_dp(const struct smo_scale_problem *p, uint32_t k,
+                          uint32_t *replicas);
 
 int smo__cbc_place(const struct smo__cbc_cfg *cfg,
                    const struct smo_place_problem *p,

@@ -1,6 +1,8 @@
 /* The scaling MILP (docs/solvers.md, "Scaling model"). Services interact
  * only through their clusters' capacity: when every service's own best
- * replicas fit, they are the optimum and CBC is not needed. */
+ * replicas fit, they are the optimum and CBC is not needed; otherwise each
+ * cluster is solved on its own, by dynamic programming when it can be
+ * (cbc_scale_dp.c), else by CBC. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -59,6 +61,27 @@ static int solve_cluster(struct part *pt, uint32_t k)
         U = 1;
     if (!n_here)
         return SMO_OK;
+    if (pt->cfg->exact_scaling) {
+        uint32_t *dp = malloc((ns + 1) * sizeof *dp);
+        if (!dp)
+            return SMO_ENOMEM;
+        memcpy(dp, r->replicas, ns * sizeof *dp);
+        int e = smo__scale_cluster_dp(p, k, dp);
+        char why[128];
+        if (e == 1 && smo__scale_check(p, dp, why, sizeof why) == 0) {
+            double obj = smo__scale_objective(p, dp, NULL);
+            if (obj <= pt->obj + EPS) { /* exact: never worse */
+                memcpy(r->replicas, dp, ns * sizeof *dp);
+                pt->obj = obj;
+            }
+            pt->stats->dp_clusters++;
+            free(dp);
+            return SMO_OK;
+        }
+        free(dp);
+        if (e == -2)
+            return SMO_ENOMEM;
+    }
     struct smo__lp lp;
     smo__lp_init(&lp);
     int *ri = malloc((ns + 1) * sizeof *ri);

@@ -17,6 +17,7 @@ struct cfg {
     bool warm_start;
     int64_t heuristic_ms;
     int64_t enumerate_max;
+    bool exact_scaling;
 };
 
 struct state {
@@ -48,6 +49,11 @@ static const struct smo_config_field fields[] = {
      1000000, NULL, NULL, offsetof(struct cfg, enumerate_max),
      "placements with at most this many possible assignments are solved "
      "exactly by trying each, without CBC (0: always CBC)"},
+    {"exact_scaling", SMO_CFG_BOOL, 0, "true", 0, 0, NULL, NULL,
+     offsetof(struct cfg, exact_scaling),
+     "solve each cluster's scaling problem exactly by dynamic programming "
+     "when its GPUs cannot bind and its table is small (false: always "
+     "CBC)"},
     {0}};
 
 static const char *outcome_name(int o)
@@ -81,6 +87,7 @@ static void set_cfg(struct state *s, const struct cfg *c)
     s->cfg.warm_start = c->warm_start;
     s->cfg.heuristic_ms = c->heuristic_ms;
     s->cfg.enumerate_max = c->enumerate_max;
+    s->cfg.exact_scaling = c->exact_scaling;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -114,10 +121,11 @@ static int scale(void *state, const struct smo_scale_problem *p,
     model_cfg(s, &c);
     int rc = smo__cbc_scale(&c, p, r, &st);
     SMO_LOG_D(s->host, s->self,
-              "scaled %u services: %d columns, %d rows, CBC %s%s, objective "
-              "%.6g, %.1f ms",
-              p->n_services, st.cols, st.rows, outcome_name(st.outcome),
-              st.used_warm ? " (rule kept)" : "", r->objective, r->solve_ms);
+              "scaled %u services: %d clusters by dynamic programming, %d "
+              "columns, %d rows, CBC %s%s, objective %.6g, %.1f ms",
+              p->n_services, st.dp_clusters, st.cols, st.rows,
+              outcome_name(st.outcome), st.used_warm ? " (rule kept)" : "",
+              r->objective, r->solve_ms);
     return rc;
 }
 

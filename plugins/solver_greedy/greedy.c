@@ -1127,6 +1127,17 @@ static double scale_term(const struct smo_scale_problem *p, uint32_t i,
            p->weights.unmet * u / (s->lambda > 1 ? s->lambda : 1);
 }
 
+double smo__scale_norm(const struct smo_scale_problem *p)
+{
+    return scale_norm_u(p);
+}
+
+double smo__scale_term(const struct smo_scale_problem *p, uint32_t i,
+                       uint32_t r, double U)
+{
+    return scale_term(p, i, r, U, NULL);
+}
+
 double smo__scale_objective(const struct smo_scale_problem *p,
                             const uint32_t *r, double *unmet)
 {

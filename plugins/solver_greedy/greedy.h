@@ -57,6 +57,13 @@ int smo__scale_best_alone(const struct smo_scale_problem *p,
 double smo__scale_objective(const struct smo_scale_problem *p,
                             const uint32_t *replicas, double *unmet);
 
+/** The objective's normalisation U (largest max_replicas x cpu), and
+ *  service i's share of the objective with r replicas given U (the
+ *  objective is the sum of the shares). */
+double smo__scale_norm(const struct smo_scale_problem *p);
+double smo__scale_term(const struct smo_scale_problem *p, uint32_t i,
+                       uint32_t r, double U);
+
 /** 0 when `replicas` respect every window and cluster capacity, else -1
  *  and `why` says which not. */
 int smo__scale_check(const struct smo_scale_problem *p,

@@ -270,7 +270,7 @@ struct job {
 static void *solve_thread(void *arg)
 {
     struct job *j = arg;
-    struct smo__cbc_cfg cfg = {120000, 0, true, 100, 0};
+    struct smo__cbc_cfg cfg = {120000, 0, true, 100, 0, false};
     struct smo__cbc_stats st;
     j->rc = smo__cbc_place(&cfg, &j->in.p, &j->r, &st);
     return NULL;
@@ -339,6 +339,7 @@ static void test_config(void **state)
         bool warm_start;
         int64_t heuristic_ms;
         int64_t enumerate_max;
+        bool exact_scaling;
     } c;
     memset(&c, 0, sizeof c);
     assert_int_equal(SP.config_size, sizeof c);
@@ -351,6 +352,7 @@ static void test_config(void **state)
     assert_true(c.warm_start);
     assert_int_equal(c.heuristic_ms, 100);
     assert_int_equal(c.enumerate_max, 4096);
+    assert_true(c.exact_scaling);
     json_decref(d);
     d = json_pack("{s:f, s:s}", "gap", 2.0, "time_limt", "1s");
     assert_int_equal(smo__schema_apply(SP.config, d, &c, "config", &ctx), 2);

@@ -7,6 +7,8 @@
  * and the same verdict. The same for scaling. */
 #include "solver_harness.h"
 
+#include "cbc_models.h"
+
 #define N_PLACE 400
 #define N_SCALE 200
 
@@ -16,8 +18,10 @@ static int setup(void **state)
 {
     (void)state;
     /* Scaling problems carry no gap: the instance's applies. */
-    h_make(&warm, "{gap: 0, enumerate_max: 0}");
-    h_make(&cold, "{warm_start: false, gap: 0, enumerate_max: 0}");
+    h_make(&warm, "{gap: 0, enumerate_max: 0, exact_scaling: false}");
+    h_make(&cold,
+           "{warm_start: false, gap: 0, enumerate_max: 0, exact_scaling: "
+           "false}");
     h_make(&enumerating, "{gap: 0}");
     return 0;
 }
@@ -135,7 +139,7 @@ static void test_placement_matches_enumeration(void **state)
 static void test_scaling_matches_enumeration(void **state)
 {
     (void)state;
-    int infeasible = 0, with_cbc = 0;
+    int infeasible = 0, with_cbc = 0, by_dp = 0;
     for (uint64_t seed = 0; seed < N_SCALE; seed++) {
         struct ig_rng rg = {seed + 5};
         uint32_t ns = 1 + ig_below(&rg, 4), nc = 1 + ig_below(&rg, 2);
@@ -169,7 +173,32 @@ static void test_scaling_matches_enumeration(void **state)
                 fail_msg("seed %llu: objective %.9g, enumeration %.9g",
                          (unsigned long long)seed, r.objective, bf);
             uint32_t alone[4];
-            with_cbc += !smo__scale_best_alone(&in.p, alone);
+            bool binds = !smo__scale_best_alone(&in.p, alone);
+            with_cbc += binds;
+            /* Dynamic programming per cluster (the default): the same
+             * optimum. */
+            uint32_t drep[4];
+            double dun[4];
+            struct smo_scale_result d;
+            memset(&d, 0, sizeof d);
+            d.size = sizeof d;
+            d.replicas = drep;
+            d.unmet = dun;
+            assert_int_equal(SOPS->scale(enumerating.state, &in.p, &d), SMO_OK);
+            assert_int_equal(d.status, SMO_SOLVE_OPTIMAL);
+            assert_int_equal(smo__scale_check(&in.p, drep, why, sizeof why), 0);
+            if (fabs(d.objective - bf) > 1e-9)
+                fail_msg("seed %llu: dynamic programming %.12g, optimum %.12g",
+                         (unsigned long long)seed, d.objective, bf);
+            if (binds) {
+                bool all = true;
+                for (uint32_t k = 0; k < in.p.n_clusters; k++) {
+                    uint32_t one[4];
+                    memcpy(one, drep, sizeof one);
+                    all = all && smo__scale_cluster_dp(&in.p, k, one) == 1;
+                }
+                by_dp += all;
+            }
             /* The rule-based answer is feasible too. */
             uint32_t g[4];
             double gu[4], go;
@@ -181,8 +210,49 @@ static void test_scaling_matches_enumeration(void **state)
     }
     assert_true(infeasible > 0);
     assert_true(with_cbc > 20); /* capacity binds: CBC did the work */
-    print_message("scaling: %d infeasible, %d needed CBC\n", infeasible,
-                  with_cbc);
+    assert_true(by_dp > 20);    /* and the programming, without CBC */
+    print_message("scaling: %d infeasible, %d needed CBC, %d of those solved "
+                  "by dynamic programming\n",
+                  infeasible, with_cbc, by_dp);
+}
+
+/* Past enumeration's reach (24 services, GPUs binding now and then): the
+ * dynamic programming's optimum is CBC's proved one (gap 0). */
+static void test_scaling_programming_matches_cbc(void **state)
+{
+    (void)state;
+    int gpu_bound = 0;
+    for (uint64_t seed = 0; seed < 40; seed++) {
+        struct ig_scale in;
+        ig_scale(&in, seed * 7919 + 1, 24, 2, seed % 2 ? 0.8 : 1.3, 8);
+        uint32_t a[24], b[24];
+        double ua[24], ub[24];
+        struct smo_scale_result rc, rd;
+        memset(&rc, 0, sizeof rc);
+        memset(&rd, 0, sizeof rd);
+        rc.size = rd.size = sizeof rc;
+        rc.replicas = a;
+        rc.unmet = ua;
+        rd.replicas = b;
+        rd.unmet = ub;
+        assert_int_equal(SOPS->scale(warm.state, &in.p, &rc), SMO_OK);
+        assert_int_equal(SOPS->scale(enumerating.state, &in.p, &rd), SMO_OK);
+        assert_int_equal(rd.status, rc.status);
+        if (rc.status == SMO_SOLVE_OPTIMAL &&
+            fabs(rd.objective - rc.objective) > 1e-6)
+            fail_msg("seed %llu: dynamic programming %.9g, CBC %.9g",
+                     (unsigned long long)seed, rd.objective, rc.objective);
+        for (uint32_t k = 0; k < 2; k++) {
+            double most = 0;
+            for (uint32_t i = 0; i < 24; i++)
+                if (in.p.services[i].cluster == k)
+                    most += (double)in.p.services[i].gpu *
+                            in.p.services[i].max_replicas;
+            gpu_bound += most > in.p.cluster_gpu[k];
+        }
+        ig_scale_free(&in);
+    }
+    assert_true(gpu_bound > 5); /* the GPU combinations were exercised */
 }
 
 int main(void)
@@ -190,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_placement_matches_enumeration),
         cmocka_unit_test(test_scaling_matches_enumeration),
+        cmocka_unit_test(test_scaling_programming_matches_cbc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
