@@ -63,6 +63,7 @@ struct smo__engine *smo__engine_new(struct smo_rt *rt)
     e->rt = rt;
     e->self = &rt->core;
     e->read_cache = json_object();
+    e->cluster_recorded = json_object();
     if (getrandom(&e->boot, sizeof e->boot, 0) != (ssize_t)sizeof e->boot)
         e->boot = (uint64_t)time(NULL) ^ (uint64_t)getpid();
     static const char *const l_op[] = {"action", "result", NULL};
@@ -900,6 +901,7 @@ void smo__engine_free(struct smo__engine *e)
     smo__reservations_free(e);
     smo__scale_free(e);
     json_decref(e->read_cache);
+    json_decref(e->cluster_recorded);
     if (e->rt->engine == e)
         e->rt->engine = NULL;
     free(e);

@@ -79,6 +79,10 @@ struct smo__engine {
      * graph write; `graph_gen` counts writes so that a read that raced
      * with one is not cached. */
     json_t *read_cache;
+    /* Cluster snapshots recorded by inventory steps: name -> [ms, ready].
+     * A cluster is recorded again after CLUSTER_RECORD_MS or when its
+     * readiness changes, not at every deploy. */
+    json_t *cluster_recorded;
     uint64_t graph_gen;
     size_t creating;
     uint64_t boot; /* random: entity tags never repeat across restarts */

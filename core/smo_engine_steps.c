@@ -11,6 +11,9 @@
 #include "smo_engine_int.h"
 #include "smo_log.h"
 
+/* How long a recorded cluster snapshot stays good enough (see on_inventory). */
+#define CLUSTER_RECORD_MS 5000
+
 /* ----------------------------------------------------------- helpers -- */
 
 static json_t *service_doc(struct smo__op *o, const char *name)
@@ -161,7 +164,19 @@ static void on_inventory(void *arg, const smo_status *st, json_t *result)
         const char *name = json_string_value(json_object_get(cl, "name"));
         if (!name)
             continue;
-        ready += json_is_true(json_object_get(cl, "ready"));
+        bool is_ready = json_is_true(json_object_get(cl, "ready"));
+        ready += is_ready;
+        /* The store's copy serves GET /clusters while the executor is
+         * down: a few seconds stale is fine, three writes per deploy are
+         * not (a tenth of a deploy's store work). */
+        json_t *rec = json_object_get(o->e->cluster_recorded, name);
+        if (rec &&
+            now - json_integer_value(json_array_get(rec, 0)) <
+                CLUSTER_RECORD_MS &&
+            json_is_true(json_array_get(rec, 1)) == is_ready)
+            continue;
+        json_object_set_new(o->e->cluster_recorded, name,
+                            json_pack("[I, b]", (json_int_t)now, is_ready));
         json_t *doc = json_deep_copy(cl);
         json_object_set_new(doc, "seen_ms", json_integer(now));
         json_array_append_new(

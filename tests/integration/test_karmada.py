@@ -8,8 +8,10 @@ remove over the REST API; the recorded helm calls and values must match
 the documented contract (WOT nesting, serviceImportClusters), releases and
 Deployments land in the project's namespace, a cluster going NotReady is
 seen on GET /clusters (and re-placed when enabled), helm's failures fail
-the operation with helm's message, API errors are retried or reported.
-The fake API server is checked against the real kubectl when there is one.
+the operation with helm's message, API errors are retried or reported,
+and the engine's scaling loop (rates from a real Prometheus) patches the
+Deployments' /scale in the project's namespace. The fake API server is
+checked against the real kubectl when there is one.
 Every wait is bounded."""
 import http.client
 import json
@@ -24,6 +26,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import apilib  # noqa: E402
 import smolib  # noqa: E402
+import test_scaling as ts  # noqa: E402
 from apilib import Smo, example  # noqa: E402
 
 KDIR = os.path.join(apilib.FIXTURES, "karmada")
@@ -752,6 +755,51 @@ class Fakes(unittest.TestCase):
             self.assertIn("Unauthorized", r.stderr)
         finally:
             fake.stop()
+
+
+@unittest.skipUnless(ts.PROMETHEUS, "needs Debian's prometheus")
+class ScalingOnKarmada(unittest.TestCase):
+    """The engine's scaling loop driving executor_karmada: rates from a
+    real Prometheus, replicas patched through the Deployment's /scale in
+    the project's namespace (the original patched `default`)."""
+
+    def test_replicas_patched_in_the_project_namespace(self):
+        root = smolib.tmpdir()
+        self.addCleanup(smolib.rmtree, root)
+        fake = FakeKarmada(root, False)
+        self.addCleanup(fake.stop)
+        st = ts.Stack(self, extra=ENGINE,
+                      executor=fake.executor(fake.kubeconfig()))
+        self.addCleanup(st.cleanup)  # runs first: smod stops before fakes
+        st.start()
+        st.gauge.set(web=0, api=0)
+        r = st.smo.post("/project/p/graphs?wait=60", ts.GRAPH,
+                        ctype="application/x-yaml")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["state"], "succeeded", r)
+
+        def replicas():
+            d = fake.state()["deployments"]
+            return {k: v["spec"]["replicas"] for k, v in d.items()}
+        self.assertEqual(replicas(), {"p/web": 1, "p/api": 1})
+        # Up: 35 req/s at 10 per replica -> 4, on p/web's /scale.
+        st.gauge.set(web=35)
+        ts.tm.wait_until(lambda: replicas().get("p/web") == 4, 60,
+                         "p/web scaled to 4")
+        # Down: 15 -> 2.
+        st.gauge.set(web=15)
+        ts.tm.wait_until(lambda: replicas().get("p/web") == 2, 60,
+                         "p/web scaled to 2")
+        # Only the project's namespace was touched.
+        self.assertEqual(sorted(replicas()), ["p/api", "p/web"])
+        self.assertEqual(replicas()["p/api"], 1)
+        # The loop reads back what Karmada reports.
+        st.wait_cycles(1)
+        sc = st.scaling()
+        self.assertEqual(sc["last_decision"]["services"]["web"]["current"],
+                         2, sc)
+        self.assertGreaterEqual(st.metric("smo_scaling_replica_changes_total",
+                                          result="ok"), 2)
 
 
 if __name__ == "__main__":

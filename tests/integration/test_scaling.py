@@ -17,6 +17,7 @@ no timing thresholds."""
 import os
 import shutil
 import threading
+import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -103,15 +104,16 @@ class Gauge:
 
 
 class Stack:
-    def __init__(self, test, min_change="0s", extra=""):
+    def __init__(self, test, min_change="0s", extra="", executor=None):
         self.test = test
         self.root = smolib.tmpdir()
         self.gauge = Gauge()
         self.prom_port = apilib.free_port()
         self.prom = "http://127.0.0.1:%d" % self.prom_port
         self.prom_proc = None
+        kw = {"executor": executor} if executor else {}
         self.smo = apilib.Smo(
-            test, root=os.path.join(self.root, "smo"),
+            test, root=os.path.join(self.root, "smo"), **kw,
             engine="  scaling:\n"
                    "    interval: 1s\n"
                    "    min_change_interval: %s\n"
@@ -365,6 +367,45 @@ class Scaling(unittest.TestCase):
             lambda: not st.scaling()["failing"], 30, "recovered")
         tm.wait_until(lambda: st.events("scaling.recovered"), 30,
                       "recovery event")
+
+    def test_unmet_demand_replaces_the_graph(self):
+        """replace_on_unmet: demand above what max replicas serve starts a
+        re-placement (graph.place), at most once per max(interval,
+        min_change_interval), and the graph stays Running."""
+        st = self.stack(min_change="4s",
+                        extra="    replace_on_unmet: true\n")
+        st.gauge.set(web=0, api=0)
+        self.deploy(st)
+        t0 = time.monotonic()
+        st.gauge.set(web=100)  # 4 replicas serve 40
+        ev = tm.wait_until(lambda: st.events("scaling.replace"), 60,
+                           "re-placement event")
+        self.assertIn("demand exceeds", ev[0]["data"]["reason"])
+
+        def places():
+            ops = st.smo.get("/operations").json()
+            return [o for o in ops if o["action"] == "place"
+                    and o["graph"] == "p/shop"]
+        ops = tm.wait_until(
+            lambda: [o for o in places() if o["state"] == "succeeded"], 60,
+            "a finished re-placement")
+        self.assertTrue(ops)
+        st.wait_cycles(3)
+        elapsed = time.monotonic() - t0
+        n = len(places())
+        self.assertGreaterEqual(n, 1)
+        # Rate-limited: one per 4 s at the most (plus the first).
+        self.assertLessEqual(n, 1 + int(elapsed / 4) + 1, (n, elapsed))
+        self.assertEqual(len(st.events("scaling.replace")), n)
+        self.assertEqual(st.smo.get("/graphs/shop?project=p").json()["status"],
+                         "Running")
+        # Demand met again: no more re-placements.
+        st.gauge.set(web=0)
+        tm.wait_until(lambda: not st.scaling()["unmet_demand"], 60,
+                      "demand met")
+        n = len(places())
+        st.wait_cycles(6)
+        self.assertEqual(len(places()), n)
 
 
 if __name__ == "__main__":
