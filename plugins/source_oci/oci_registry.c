@@ -274,7 +274,7 @@ static void on_token(struct pull *p, const smo_status *st,
         return;
     }
     if (r->status == 401 || r->status == 403) {
-        fail(p, SMO_EAUTH,
+        fail(p, SMO_EEXTERNAL,
              "the registry's token endpoint refused %s (HTTP %ld)",
              p->reg->username ? "the configured credentials"
                               : "anonymous access; configure a username "
@@ -369,7 +369,7 @@ static void request_token(struct pull *p, const struct smo__oci_challenge *c)
 static void on_unauthorized(struct pull *p, const struct smo_http_response *r)
 {
     if (p->authed || p->cross_origin) {
-        fail(p, SMO_EAUTH, "the registry refused %s (HTTP 401)%s",
+        fail(p, SMO_EEXTERNAL, "the registry refused %s (HTTP 401)%s",
              p->reg->username ? "the configured credentials"
                               : "anonymous access",
              p->reg->username ? ""
@@ -389,7 +389,7 @@ static void on_unauthorized(struct pull *p, const struct smo_http_response *r)
         return;
     }
     if (!p->reg->username) {
-        fail(p, SMO_EAUTH,
+        fail(p, SMO_EEXTERNAL,
              "the registry requires authentication (Basic); configure a "
              "username and password for %s",
              p->ref.host);
@@ -447,8 +447,8 @@ static void http_done(void *arg, const smo_status *st,
         return;
     case 403:
         registry_error(r, err, sizeof err);
-        fail(p, SMO_EACCES, "the registry denied access to %s%s", p->ref.repo,
-             err);
+        fail(p, SMO_EEXTERNAL, "the registry denied access to %s%s",
+             p->ref.repo, err);
         return;
     case 404:
         registry_error(r, err, sizeof err);

@@ -443,10 +443,11 @@ class Registry_(OciBase):
         q = self.bearer.token_requests[-1]
         self.assertEqual(q["service"], [self.bearer.service])
         self.assertEqual(q["scope"], ["repository:project/graph:pull"])
-        # Without credentials the token endpoint refuses: a clear 401.
+        # Without credentials the token endpoint refuses: a clear 502 (the
+        # registry refused SMO, the client's own token was fine).
         r = self.deploy("oci://%s/project/graph:1.0.0" % self.anon.host,
                         project="anon")
-        self.problem(r, 401, "token endpoint refused anonymous access",
+        self.problem(r, 502, "token endpoint refused anonymous access",
                      "configure a username")
 
     def test_basic_auth(self):
@@ -508,7 +509,7 @@ class Hdarctl(OciBase):
         # The tool's failure, in its own words.
         r = self.deploy("oci://%s/project/graph:9.9.9" % self.reg.host,
                         project="missing")
-        self.assertEqual(r.status, 500, r)
+        self.assertEqual(r.status, 502, r)
         self.assertIn("hdarctl pull failed: Error:", r.json()["detail"])
         self.assertIn("manifest unknown", r.json()["detail"])
         # A hostile archive is refused by SMO's own reader.

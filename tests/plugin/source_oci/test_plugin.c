@@ -292,7 +292,7 @@ static void test_registry_errors(void **state)
 
     smo_mock_http_expect(m, "GET", REG "/manifests/f", 403, "", 0);
     resolve("oci://reg.example/project/graph:f", &o);
-    assert_int_equal(o.code, SMO_EACCES);
+    assert_int_equal(o.code, SMO_EEXTERNAL);
 
     smo_mock_http_expect(m, "GET", REG "/manifests/u", 503, "", 0);
     resolve("oci://reg.example/project/graph:u", &o);
