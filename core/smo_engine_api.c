@@ -262,6 +262,9 @@ static json_t *new_graph_doc(struct deploy_ctx *d)
                       "replicas", (int)s->replicas, "trigger", trig, "values",
                       s->values, "artifact_ref", s->oci_image, "artifact_type",
                       s->oci_type, "artifact_implementer", s->oci_implementer));
+        if (s->undeploy_on_resolved)
+            json_object_set_new(json_array_get(svcs, json_array_size(svcs) - 1),
+                                "undeploy_on_resolved", json_true());
     }
     json_t *g =
         json_pack("{s:s, s:s, s:s, s:O, s:{}, s:o}", "project", d->project,
@@ -1193,6 +1196,42 @@ static void alert_graph(struct smo_rt *rt, json_t *params,
     }
 }
 
+/* A resolved alert: recorded; with the service's undeployOnResolved, a
+ * Deployed service of a Running graph is uninstalled and waits again for
+ * its alert (Pending). Anything else changes nothing. */
+static void alert_resolved_graph(struct smo_rt *rt, json_t *params,
+                                 struct smo__reply *reply, json_t *g,
+                                 int64_t rev)
+{
+    const char *svc = json_string_value(json_object_get(params, "service"));
+    json_t *s = NULL;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(g, "services"), i, x)
+    {
+        if (!strcmp(json_string_value(json_object_get(x, "name")), svc))
+            s = x;
+    }
+    const char *status =
+        s ? json_string_value(json_object_get(s, "status")) : NULL;
+    const char *gstatus = json_string_value(json_object_get(g, "status"));
+    if (!s || !json_is_true(json_object_get(s, "undeploy_on_resolved"))) {
+        smo__reply_ok(reply, json_pack("{s:s, s:s}", "result", "recorded",
+                                       "reason", "not firing"));
+        json_decref(g);
+    } else if (strcmp(status, "Deployed") || strcmp(gstatus, "Running") ||
+               json_object_get(g, "operation")) {
+        smo__reply_ok(reply, json_pack("{s:s, s:s, s:s}", "result", "unchanged",
+                                       "service_status", status, "graph_status",
+                                       gstatus));
+        json_decref(g);
+    } else {
+        json_object_set_new(s, "status", json_string("Undeploying"));
+        start_op(rt, reply, "alert_resolved", g, rev,
+                 json_pack("{s:s}", "service", svc), wait_of(params), svc);
+    }
+}
+
 /* An alert with only a service label (the original's rules carried no
  * more): the one running graph holding that service Pending gets it; when
  * several do, nothing is guessed. */
@@ -1302,6 +1341,15 @@ static void m_alerts(struct smo_rt *rt, json_t *params,
         smo__engine_event(
             E(rt), "alert.resolved", NULL,
             json_pack("{s:s, s:s?}", "service", svc, "graph", graph));
+        if (status && !strcmp(status, "resolved") && graph) {
+            /* The graph decides whether resolving undeploys. */
+            json_t *p = json_pack("{s:s, s:s, s:s?, s:O?}", "name", graph,
+                                  "service", svc, "project", project, "wait_ms",
+                                  json_object_get(params, "wait_ms"));
+            find_graph(rt, p, reply, alert_resolved_graph);
+            json_decref(p);
+            return;
+        }
         smo__reply_ok(reply, json_pack("{s:s, s:s}", "result", "recorded",
                                        "reason", "not firing"));
         return;

@@ -760,6 +760,9 @@ json_t *smo__steps_for(const char *action, const json_t *graph,
                     json_string_value(json_object_get(s, "name")));
         }
         add(l, "finish", NULL);
+    } else if (!strcmp(action, "alert_resolved")) {
+        add(l, "uninstall", service);
+        add(l, "finish", NULL);
     } else if (!strcmp(action, "alert")) {
         add(l, "prepare", NULL);
         add(l, "inventory", NULL);

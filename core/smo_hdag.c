@@ -791,8 +791,13 @@ static void check_trigger(struct vctx *c, json_t *dep, const char *path,
             err(c, e, "expected {condition, events}, found %s",
                 shown(ev, sv, sizeof sv));
         } else {
-            static const char *const ek[] = {"condition", "events", NULL};
+            static const char *const ek[] = {"condition", "events",
+                                             "undeployOnResolved", NULL};
             unknown_keys(c, ev, e, ek);
+            /* SMO's own: uninstall the service when its alert resolves
+             * (absent: false, and left out of the canonical form). */
+            if (json_object_get(ev, "undeployOnResolved"))
+                want_bool(c, ev, "undeployOnResolved", e, false);
             json_t *cond = json_object_get(ev, "condition");
             char *cp = kpath(e, "condition");
             if (!cond || json_is_null(cond))
@@ -1140,6 +1145,8 @@ static void build_service(struct smo__hdag_service *s, const json_t *j)
         s->trigger_all =
             strcmp(json_string_value(json_object_get(ev, "condition")),
                    "AND") == 0;
+        s->undeploy_on_resolved =
+            json_is_true(json_object_get(ev, "undeployOnResolved"));
         const json_t *evs = json_object_get(ev, "events");
         s->n_events = json_array_size(evs);
         s->events = calloc(s->n_events ? s->n_events : 1, sizeof *s->events);

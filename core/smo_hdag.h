@@ -67,8 +67,9 @@ struct smo__hdag_service {
     bool device_proximity;
     const json_t *metrics; /* array, kept for the monitoring loop */
     /* trigger */
-    int trigger;      /* enum smo__trigger_kind */
-    bool trigger_all; /* event condition AND (else ANY) */
+    int trigger;               /* enum smo__trigger_kind */
+    bool trigger_all;          /* event condition AND (else ANY) */
+    bool undeploy_on_resolved; /* event: uninstall when the alert resolves */
     struct smo__hdag_event *events;
     size_t n_events;
     /* filled by smo__hdag_translate */

@@ -220,6 +220,54 @@ class Lifecycle(Base):
         self.assertEqual(r.status, 200, r)
         self.assertIn("ignored", r.body)
 
+    def test_resolved_alert_undeploys_when_asked(self):
+        """trigger.event.undeployOnResolved: a resolved alert (with graph
+        and project labels, as SMO's rules carry them) uninstalls the
+        service, which waits for its alert again; without the flag, or
+        when not deployed, nothing changes."""
+        s = self.smo
+        body = read(example("my-webapp.yaml")).replace(
+            "condition: AND", "condition: AND\n            undeployOnResolved: true")
+        self.assertIn("undeployOnResolved", body)
+        r = s.post("/project/shop/graphs?wait=30", body,
+                   ctype="application/x-yaml")
+        self.assertEqual(r.status, 200, r)
+        with open(os.path.join(apilib.FIXTURES,
+                               "alertmanager-webhook.json")) as f:
+            hook = json.load(f)
+        labels = hook["alerts"][0]["labels"]
+        labels.update(service="user-db", graph="my-webapp-graph",
+                      project="shop")
+
+        def db():
+            g = s.graph("my-webapp-graph", "shop")
+            return [x for x in g["services"] if x["name"] == "user-db"][0]
+        hook["alerts"][0]["status"] = "firing"
+        self.assertEqual(s.post("/alerts?wait=30", hook).status, 200)
+        self.assertEqual(db()["status"], "Deployed")
+        self.assertIn("shop/user-db", s.sim_releases())
+        hook["alerts"][0]["status"] = "resolved"
+        r = s.post("/alerts?wait=30", hook)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(db()["status"], "Pending")
+        self.assertNotIn("shop/user-db", s.sim_releases())
+        self.assertIn("shop/api-backend", s.sim_releases())
+        g = s.graph("my-webapp-graph", "shop")
+        self.assertEqual(g["status"], "Running")
+        ops = [o for o in s.get("/operations").json()
+               if o["action"] == "alert_resolved"]
+        self.assertEqual(len(ops), 1)
+        self.assertEqual(ops[0]["state"], "succeeded")
+        # Resolved again: unchanged; firing again: deployed again.
+        r = s.post("/alerts?wait=30", hook)
+        self.assertIn("unchanged", r.body)
+        hook["alerts"][0]["status"] = "firing"
+        self.assertEqual(s.post("/alerts?wait=30", hook).status, 200)
+        self.assertEqual(db()["status"], "Deployed")
+        # Without the flag (the other test's graph), resolved only records.
+        self.assertEqual(len([o for o in s.get("/operations").json()
+                              if o["action"] == "alert_resolved"]), 1)
+
     def test_read_cache_etags_and_freshness(self):
         s = self.smo
         s.deploy("p", example("hello-world.yaml"))
