@@ -71,6 +71,23 @@ static const struct smo_config_field ms_elem[] = {
     {NULL, SMO_CFG_DOUBLE, SMO_CFG_MIN, NULL, 0, 0, NULL, NULL,
      SMO_CFG_NO_OFFSET, "milliseconds"},
     {0}};
+static const struct smo_config_field provision_fields[] = {
+    {"enabled", SMO_CFG_BOOL, 0, "false", 0, 0, NULL, NULL, EOFF(prov_enabled),
+     "when a placement is infeasible, ask the provisioner for a cluster, "
+     "wait for it to join the inventory and place again (once per "
+     "operation)"},
+    {"vim", SMO_CFG_STRING, 0, "", 0, 0, NULL, NULL, EOFF(prov_vim),
+     "VIM (registered with the provisioner) that hosts the new cluster"},
+    {"area", SMO_CFG_INT, SMO_CFG_MIN, "0", 0, 0, NULL, NULL, EOFF(prov_area),
+     "pop area of the new cluster"},
+    {"workers", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "1", 1, 100, NULL, NULL,
+     EOFF(prov_workers), "worker nodes of the new cluster"},
+    {"wait", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "15m", 1000, 86400000,
+     NULL, NULL, EOFF(prov_wait_ms),
+     "how long to wait for a new ready cluster in the inventory"},
+    {"poll", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "10s", 100, 600000,
+     NULL, NULL, EOFF(prov_poll_ms), "how often the inventory is read then"},
+    {0}};
 static const struct smo_config_field placement_fields[] = {
     {"weights", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, weight_fields,
      SMO_CFG_NO_OFFSET, "objective weights"},
@@ -83,6 +100,8 @@ static const struct smo_config_field placement_fields[] = {
      "solver instance to use (default: the first configured)"},
     {"latency", SMO_CFG_MAP, 0, "{}", 0, 0, NULL, ms_elem, EOFF(latency),
      "inter-cluster latency in ms, keys \"clusterA|clusterB\""},
+    {"provision", SMO_CFG_OBJECT, 0, NULL, 0, 0, NULL, provision_fields,
+     SMO_CFG_NO_OFFSET, "clusters provisioned when capacity lacks"},
     {0}};
 static const struct smo_config_field operation_fields[] = {
     {"step_timeout", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "10m", 100,

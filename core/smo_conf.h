@@ -39,6 +39,10 @@ struct smo__engine_cfg {
     double rel_gap;
     const char *solver;
     const json_t *latency;
+    /* engine.placement.provision: a new cluster when capacity lacks */
+    bool prov_enabled;
+    const char *prov_vim;
+    int64_t prov_area, prov_workers, prov_wait_ms, prov_poll_ms;
     /* engine.operations */
     int64_t step_timeout_ms;
     int64_t pending_window_ms;

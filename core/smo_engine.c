@@ -133,6 +133,10 @@ void smo__op_event(struct smo__op *o, const char *type, json_t *data)
 
 static void op_free(struct smo__op *o)
 {
+    if (o->poll) {
+        smo__timer_stop(o->poll);
+        free(o->poll_arg);
+    }
     json_decref(o->doc);
     json_decref(o->graph);
     json_decref(o->inventory);

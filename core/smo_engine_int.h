@@ -58,6 +58,9 @@ struct smo__op {
     json_t *pending_writes;
     size_t pending_sent;
     struct smo__waiter *waiters;
+    /* await_cluster's next inventory read (smo_engine_provision.c) */
+    smo_timer *poll;
+    void *poll_arg;
     struct smo__op *next;
 };
 
@@ -180,6 +183,12 @@ void smo__reservations_free(struct smo__engine *e);
 /* ---- smo_engine_monitor.c ---- */
 
 void smo__step_dashboards(struct smo__op *o, json_t *step);
+/* Provisioning on shortage (smo_engine_provision.c): true when the steps
+ * provision, await_cluster, inventory and place were inserted after the
+ * current (infeasible) place step. */
+bool smo__provision_on_shortage(struct smo__op *o, const char *why);
+void smo__step_provision(struct smo__op *o, json_t *step);
+void smo__step_await_cluster(struct smo__op *o, json_t *step);
 void smo__step_dashboards_remove(struct smo__op *o, json_t *step);
 
 /* ---- smo_engine_scale.c ---- */

@@ -255,7 +255,14 @@ static void on_placed(void *arg, const smo_status *st, json_t *placement,
         }
     }
     json_decref(placement);
-    smo__step_done(o, c->token, st->code, st->msg, detail);
+    if (st->code == SMO_EINFEASIBLE && c->token == o->token &&
+        smo__provision_on_shortage(o, st->msg)) {
+        char note[600];
+        snprintf(note, sizeof note, "no placement (%s): provisioning a cluster",
+                 st->msg);
+        smo__step_done(o, c->token, 0, note, detail);
+    } else
+        smo__step_done(o, c->token, st->code, st->msg, detail);
     free(c->only);
     free(c);
     e->placing = false;
@@ -695,6 +702,8 @@ static const struct {
     {"dashboards_remove", smo__step_dashboards_remove},
     {"finish", step_finish},
     {"delete", step_delete},
+    {"provision", smo__step_provision},
+    {"await_cluster", smo__step_await_cluster},
 };
 
 smo__step_fn smo__step_lookup(const char *name)

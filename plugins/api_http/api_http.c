@@ -26,6 +26,7 @@
 #include <smo/smo.h>
 #include <uv.h>
 
+#include "alerts.h"
 #include "routes.h"
 
 extern const char smo__api_openapi_json[];
@@ -270,6 +271,8 @@ static int http_status(int code)
     case SMO_ECANCELED:
     case SMO_EBUSY:
         return 503;
+    case SMO_EEXTERNAL:
+        return 502; /* an upstream or tool failed, not SMO itself */
     case SMO_ETIMEDOUT:
         return 504;
     default:
@@ -372,9 +375,12 @@ static void send_json(h2o_req_t *req, int status, json_t *body,
 static void send_problem(h2o_req_t *req, int status, const char *detail,
                          json_t *extra)
 {
-    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank",
-                          "title", reason_of(status), "status", status,
-                          "detail", detail ? detail : reason_of(status));
+    /* The detail is often the core's message, cut to its buffer maybe
+     * inside a character: jansson refuses that, leaving nothing to send. */
+    json_t *p =
+        json_pack("{s:s, s:s, s:i, s:o}", "type", "about:blank", "title",
+                  reason_of(status), "status", status, "detail",
+                  smo__api_text(detail ? detail : reason_of(status)));
     if (json_is_object(extra))
         json_object_update(p, extra);
     json_decref(extra);
@@ -668,16 +674,10 @@ static void next_alert(struct pending *p);
 static void on_alert(void *arg, const smo_status *st, json_t *result)
 {
     struct pending *p = arg;
-    json_t *a = json_array_get(p->alerts, p->alert_i);
-    json_t *labels = json_object_get(a, "labels");
-    json_t *r =
-        st->code ? json_pack("{s:s, s:s}", "result", "error", "error", st->msg)
-                 : (result ? result : json_object());
-    if (st->code)
-        json_decref(result);
-    json_object_set(r, "service", json_object_get(labels, "service"));
-    json_object_set(r, "alertname", json_object_get(labels, "alertname"));
-    json_array_append_new(p->alert_results, r);
+    json_array_append_new(
+        p->alert_results,
+        smo__api_alert_result(json_array_get(p->alerts, p->alert_i), st,
+                              result));
     p->alert_i++;
     next_alert(p);
 }
@@ -697,9 +697,7 @@ static void next_alert(struct pending *p)
         pending_free(p);
         return;
     }
-    json_t *one = json_pack("{s:[O], s:O?}", "alerts",
-                            json_array_get(p->alerts, p->alert_i), "wait_ms",
-                            p->alert_wait);
+    json_t *one = smo__api_alert_params(p->alerts, p->alert_i, p->alert_wait);
     if (p->s->host->call(p->s->self, "alerts.receive", one, on_alert, p)) {
         smo_status st;
         smo_status_set(&st, SMO_EUNAVAIL, "cannot reach the engine");
@@ -976,14 +974,8 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     }
     json_t *alerts = NULL;
     if (r->kind == K_ALERTS) {
-        json_error_t je;
-        json_t *body = req->entity.base ? json_loadb(req->entity.base,
-                                                     req->entity.len, 0, &je)
-                                        : NULL;
-        alerts = json_incref(json_object_get(body, "alerts"));
-        json_decref(body);
-        if (!json_is_array(alerts)) {
-            json_decref(alerts);
+        alerts = smo__api_alerts_parse(req->entity.base, req->entity.len);
+        if (!alerts) {
             json_decref(params);
             send_problem(req, 400,
                          "expected an Alertmanager webhook body with an "

@@ -26,6 +26,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import apilib  # noqa: E402
 import smolib  # noqa: E402
+import test_nfvcl as tn  # noqa: E402
 import test_scaling as ts  # noqa: E402
 from apilib import Smo, example  # noqa: E402
 
@@ -800,6 +801,123 @@ class ScalingOnKarmada(unittest.TestCase):
                          2, sc)
         self.assertGreaterEqual(st.metric("smo_scaling_replica_changes_total",
                                           result="ok"), 2)
+
+
+GPU_GRAPH = """
+hdaGraph:
+  id: render
+  services:
+    - id: renderer
+      artifact:
+        ociImage: oci://registry.example.com/p/renderer:1.0.0
+        ociConfig: { implementer: Helm, type: Application }
+        valuesOverwrite: { replicaCount: 8 }
+      deployment:
+        intent:
+          compute: { cpu: light, ram: small, storage: none, gpu: { enabled: true } }
+          connectionPoints: []
+        trigger: { type: standard }
+"""
+
+
+class ProvisionOnShortage(unittest.TestCase):
+    """engine.placement.provision: 8 GPUs fit no cluster of the federation
+    (member3 has 4); the engine asks the NFVCL for a cluster, waits for a
+    new ready cluster in Karmada's inventory (added here when the fake
+    NFVCL receives the request, as a site's join automation would) and
+    places again; the operation shows each step."""
+
+    def stack(self, wait="60s"):
+        root = smolib.tmpdir()
+        self.addCleanup(smolib.rmtree, root)
+        fake = FakeKarmada(root, False)
+        self.addCleanup(fake.stop)
+        nfvcl = tn.Fake()
+        self.addCleanup(nfvcl.stop)
+        engine = ENGINE + ("  placement:\n    provision: {enabled: true, "
+                           "vim: os-lab, area: 3, workers: 2, wait: %s, "
+                           "poll: 200ms}\n" % wait)
+        s = Smo(self, executor=fake.executor(fake.kubeconfig()),
+                engine=engine)
+        self.addCleanup(s.cleanup)  # first: smod stops before the fakes
+        smolib.write(os.path.join(s.conf, "60-provisioner.yaml"),
+                     "instances:\n  - kind: provisioner\n    plugin: nfvcl\n"
+                     "    name: nfvcl\n    config:\n      url: %s/\n"
+                     % nfvcl.url())
+        s.start()
+        r = s.request("POST", "/vims/smo_vims", body=tn.vim_request())
+        self.assertEqual(r.status, 201, r)
+        return s, fake, nfvcl
+
+    def test_no_cluster_joins_fails_visibly_once(self):
+        s, fake, nfvcl = self.stack(wait="2s")
+        r = s.post("/project/gfx/graphs?wait=60", GPU_GRAPH,
+                   ctype="application/x-yaml")
+        op = r.json()
+        self.assertEqual(op["state"], "failed", op)
+        self.assertIn("no new ready cluster joined the inventory within "
+                      "2000 ms", op["error"])
+        self.assertEqual([x["name"] for x in op["steps"]
+                          if x["state"] == "failed"], ["await_cluster"])
+        self.assertEqual(len([q for q in nfvcl.requests(clear=False)
+                              if q["path"] == "/nfvcl/v2/api/blue/k8s"]), 1)
+        self.assertEqual(s.graph("render", "gfx")["status"], "Failed")
+
+    def test_cluster_provisioned_then_placed(self):
+        s, fake, nfvcl = self.stack()
+
+        # The join: once the NFVCL was asked for a cluster, Karmada gets
+        # one with 16 GPUs (a copy of member3, renamed).
+        with open(CLUSTERS) as f:
+            m3 = [c for c in json.load(f)["items"]
+                  if c["metadata"]["name"] == "member3"][0]
+        m3["metadata"]["name"] = "os-lab-k8s"
+        m3["status"]["resourceSummary"]["allocatable"]["nvidia.com/gpu"] = "16"
+        m3["status"]["resourceSummary"].pop("allocated", None)
+        m3["status"]["resourceSummary"].pop("allocating", None)
+        joined = []
+
+        def join():
+            end = time.monotonic() + 60
+            while time.monotonic() < end and not joined:
+                reqs = nfvcl.requests(clear=False)
+                if any(q["method"] == "POST" and
+                       q["path"] == "/nfvcl/v2/api/blue/k8s" for q in reqs):
+                    time.sleep(0.5)  # the cluster takes a while to appear
+                    fake.control("POST", "/clusters", m3)
+                    joined.append(True)
+                    return
+                time.sleep(0.1)
+        import threading
+        t = threading.Thread(target=join, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 5)
+        r = s.post("/project/gfx/graphs?wait=90", GPU_GRAPH,
+                   ctype="application/x-yaml")
+        self.assertEqual(r.status, 200, r)
+        op = r.json()
+        self.assertEqual(op["state"], "succeeded", op)
+        names = [x["name"] for x in op["steps"]]
+        self.assertEqual(names[:8], [
+            "prepare", "inventory", "place", "provision", "await_cluster",
+            "inventory", "place", "values"], names)
+        steps = op["steps"]
+        self.assertIn("provisioning a cluster", steps[2]["note"])
+        self.assertIn("GPU", steps[2]["note"])
+        self.assertEqual(steps[4]["detail"]["cluster"], "os-lab-k8s")
+        self.assertTrue(steps[3]["detail"]["nfvcl_id"])
+        g = s.graph("render", "gfx")
+        self.assertEqual(g["placement"], {"renderer": "os-lab-k8s"})
+        self.assertEqual(g["status"], "Running")
+        # The NFVCL got the configured request: area 3, two workers.
+        post = [q for q in nfvcl.requests(clear=False)
+                if q["path"] == "/nfvcl/v2/api/blue/k8s"]
+        self.assertEqual(len(post), 1)
+        # The new cluster is recorded as provisioned by SMO.
+        prov = s.get("/os_k8s/clusters").json()
+        self.assertEqual([c["nfvcl_id"] for c in prov],
+                         [steps[3]["detail"]["nfvcl_id"]], prov)
+        self.assertEqual(prov[0]["source"], "shortage")
 
 
 if __name__ == "__main__":
