@@ -358,6 +358,9 @@ static void send_body(h2o_req_t *req, int status, const char *ctype,
     }
     char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
     memcpy(copy, body, len);
+    /* A known length: no chunked encoding, and h2o keeps the connection
+     * alive after an error answer instead of closing it. */
+    req->res.content_length = len;
     h2o_send_inline(req, copy, len);
 }
 

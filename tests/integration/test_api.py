@@ -380,6 +380,29 @@ class Errors(Base):
         self.problem(r, 431)
         self.assertEqual(self.smo.get("/healthz").status, 200)
 
+    def test_errors_keep_the_connection_alive(self):
+        """An error answer has a Content-Length and leaves the keep-alive
+        connection open (clients did reconnect after every 4xx)."""
+        port = int(self.smo.url().rsplit(":", 1)[1])
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for path, status in (("/graphs/nope", 404), ("/healthz", 200),
+                                 ("/project/p/graphs", 400)):
+                if status == 400:
+                    c.request("POST", path, body="{bad",
+                              headers={"Content-Type": "application/json"})
+                else:
+                    c.request("GET", path)
+                r = c.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, status)
+                self.assertEqual(int(r.getheader("content-length")),
+                                 len(body))
+                self.assertNotEqual(r.getheader("connection"), "close")
+                self.assertIsNotNone(c.sock)  # the same socket goes on
+        finally:
+            c.close()
+
     def test_garbage_on_the_wire_never_crashes(self):
         for raw in (b"\x00\xff\xfe garbage\r\n\r\n",
                     b"GET /graphs HTTP/1.1\r\nHost: x\r\nContent-Length: "
