@@ -345,10 +345,25 @@ static void on_answer(void *arg, const smo_status *st,
     const char *op = r->remove ? "remove" : "publish";
     bool ok = !st->code && ((resp->status >= 200 && resp->status < 300) ||
                             (r->remove && resp->status == 404));
-    bool again =
-        !ok && retryable(st, st->code ? 0 : resp->status) && !s->stopping;
+    /* A 2xx publish answer that is not Grafana's JSON object (a proxy's
+     * page, a truncated body) did not publish anything we can trust:
+     * retried like a 5xx. */
+    bool garbage = false;
+    if (ok && !r->remove) {
+        json_t *b = json_loadb(resp->body, resp->body_len, 0, NULL);
+        garbage = !json_is_object(b);
+        json_decref(b);
+        ok = !garbage;
+    }
+    bool again = !ok &&
+                 (garbage || retryable(st, st->code ? 0 : resp->status)) &&
+                 !s->stopping;
     char msg[sizeof st->msg + 32] = "";
-    if (!ok)
+    if (garbage)
+        snprintf(msg, sizeof msg,
+                 "HTTP %ld, but the body is not Grafana's JSON answer",
+                 resp->status);
+    else if (!ok)
         message_of(st, resp, msg, sizeof msg);
     count(s, op, ok ? "ok" : again ? "retry" : "failed");
     if (r->e) {

@@ -213,6 +213,32 @@ instances:
         wait_until(lambda: not any(self.dash(u) for u in own), 30,
                    "dashboards removed after Grafana came back")
 
+    def test_slow_or_garbage_grafana_never_fails_a_deploy(self):
+        """Grafana answering after the request timeout, or with a body that
+        is not JSON: the deploy succeeds, the dashboards are retried, and
+        published once Grafana behaves again."""
+        s = self.smo
+        for fault, project in (("garbage", "g1"), ("slow", "g2")):
+            with self.subTest(fault=fault):
+                self.graf.fault = fault
+                op = s.deploy(project, apilib.example("hello-world.yaml"),
+                              wait=60).json()
+                self.assertEqual(op["state"], "succeeded", op)
+                st = self.step(op, "dashboards")
+                dl = st["detail"]["dashboards"]
+                self.assertTrue(all(not d["published"] and d["retrying"]
+                                    for d in dl), dl)
+                self.assertEqual(s.get("/healthz").status, 200)
+                self.graf.fault = None
+                uids = self.uids_of(op)
+                wait_until(lambda: all(self.dash(u) for u in uids.values()),
+                           60, "dashboards published after the %s" % fault)
+                # Both deploys' graphs share a name: clean up before the next.
+                r = s.request("DELETE",
+                              "/graphs/hello-world-graph?project=%s&wait=30"
+                              % project)
+                self.assertEqual(r.json()["state"], "succeeded", r)
+
 
 class Uids(unittest.TestCase):
     """Long names still give valid uids; a rejected dashboard is reported
