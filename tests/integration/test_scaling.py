@@ -14,6 +14,7 @@ unmet; a change within min_change_interval is held; Prometheus going down
 makes cycles fail (metrics, one event, API) while smod stays up, and the
 loop recovers when Prometheus is back. Every wait is bounded; there are
 no timing thresholds."""
+import json
 import os
 import shutil
 import threading
@@ -406,6 +407,92 @@ class Scaling(unittest.TestCase):
         n = len(places())
         st.wait_cycles(6)
         self.assertEqual(len(places()), n)
+
+    def test_prometheus_slow_or_garbage_then_back(self):
+        """A Prometheus (here a fake speaking its query API) that answers
+        after query_timeout, then with bodies that are not its JSON: cycles
+        fail visibly, nothing is decided, smod answers; when it answers
+        properly again, replicas follow the rate."""
+        fake = FakeProm()
+        self.addCleanup(fake.stop)
+        st = Stack(self)
+        self.addCleanup(st.cleanup)
+        smolib.write(os.path.join(st.smo.conf, "50-monitoring.yaml"),
+                     "instances:\n  - kind: monitor\n    plugin: prometheus\n"
+                     "    name: prometheus\n    config:\n"
+                     "      url: %s\n      rules: {mode: none}\n" % fake.url)
+        st.smo.start()
+        fake.rate = 0
+        self.deploy(st)
+        self.assertEqual(st.replicas(), {"web": 1, "api": 1})
+        for mode in ("slow", "garbage"):
+            with self.subTest(mode=mode):
+                fake.mode, fake.rate = mode, 35
+                sc = tm.wait_until(
+                    lambda: (lambda x: x if x["failing"] else None)(
+                        st.scaling()), 60, "cycles failing (%s)" % mode)
+                self.assertTrue(sc["last_error"], sc)
+                t0 = time.monotonic()
+                self.assertEqual(st.smo.get("/healthz").status, 200)
+                self.assertLess(time.monotonic() - t0, 5)
+                st.wait_cycles(1)
+                self.assertEqual(st.replicas()["web"], 1)  # nothing blind
+                fake.mode = "ok"
+                tm.wait_until(lambda: not st.scaling()["failing"], 60,
+                              "recovered from %s" % mode)
+                st.wait_replicas({"web": 4})
+                fake.rate = 0
+                st.wait_replicas({"web": 1})
+        self.assertGreater(st.metric("smo_scaling_query_failures_total"), 0)
+
+
+class FakeProm:
+    """/api/v1/query answering a vector of one sample (`rate`) when mode is
+    "ok", after 5 s (past the 2 s query_timeout) when "slow", and with a
+    body that is not JSON when "garbage"."""
+
+    def __init__(self):
+        self.mode, self.rate = "ok", 0.0
+        fake = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                if fake.mode == "slow":
+                    time.sleep(5)
+                if fake.mode == "garbage":
+                    body = b"<html>502 Bad Gateway</html>"
+                else:
+                    body = json.dumps({"status": "success", "data": {
+                        "resultType": "vector", "result": [{
+                            "metric": {}, "value": [time.time(),
+                                                    str(fake.rate)]}]}}
+                    ).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up (slow mode)
+
+            do_GET = do_POST
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 if __name__ == "__main__":
