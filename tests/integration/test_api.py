@@ -341,6 +341,32 @@ class Errors(Base):
                             ctype="application/x-yaml"), 400)
         self.problem(s.post("/alerts", {"receiver": "x"}), 400, "alerts")
 
+    def test_traversal_and_flag_injection_refused(self):
+        """Names that would climb out of a directory or read as a helm
+        flag never get past the API: 400 naming them, nothing stored."""
+        s = self.smo
+        hello = read(example("hello-world.yaml"))
+        for project in ("..", "-rf", "--kubeconfig=x", "a.b", "%2e%2e"):
+            with self.subTest(project=project):
+                r = s.post("/project/%s/graphs" % project, hello,
+                           ctype="application/x-yaml")
+                self.assertIn(r.status, (400, 404), r)
+                self.assertTrue(r.ctype.startswith("application/problem"), r)
+        bad = {
+            "service id read as a flag": ("id: hello-world\n", "id: --set\n"),
+            "graph id climbing": ("id: hello-world-graph", "id: ../../etc"),
+            "chart read as a flag": ("oci://", "--post-renderer=/bin/sh oci://"),
+        }
+        for what, (a, b) in bad.items():
+            with self.subTest(what=what):
+                text = hello.replace(a, b, 1)
+                self.assertNotEqual(text, hello)
+                r = s.post("/project/p/graphs", text,
+                           ctype="application/x-yaml")
+                self.problem(r, 400)
+        self.assertEqual(s.get("/graphs").json(), [])
+        self.assertEqual(s.sim_releases(), {})
+
     def test_404_405_409_413_415(self):
         s = self.smo
         self.problem(s.get("/graphs/nope"), 404, "nope")
