@@ -188,8 +188,8 @@ static void file_apply(json_t *doc, const json_t *rules)
                             json_array_get(og, j < at ? j : j + 1)))
                 abort();
     }
-    /* Written as read_done writes it, read back as the next change (and
-     * Prometheus) reads it. */
+    /* Written as read_done writes it, read back as the next change reads
+     * it: what SMO wrote must come back unchanged. */
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!text)
         abort();

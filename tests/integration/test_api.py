@@ -367,6 +367,29 @@ class Errors(Base):
         self.assertEqual(s.get("/graphs").json(), [])
         self.assertEqual(s.sim_releases(), {})
 
+    def test_messages_cut_inside_a_character(self):
+        """Error messages are cut to the core's buffer, possibly inside a
+        UTF-8 character: the answer still comes (it crashed smod), and a
+        webhook's alerts each get their result."""
+        s = self.smo
+        r = s.post("/project/p/graphs", {"artifact": "oci://x" + "é" * 300})
+        self.assertGreaterEqual(r.status, 400, r)
+        self.assertTrue(r.ctype.startswith("application/problem+json"), r)
+        self.assertTrue(r.json()["detail"])
+        self.assertEqual(s.get("/healthz").status, 200)
+        with open(os.path.join(apilib.FIXTURES,
+                               "alertmanager-webhook.json")) as f:
+            hook = json.load(f)
+        a = hook["alerts"][0]
+        a["labels"].update(service="user-db", graph="é" * 300,
+                           project="shop")
+        hook["alerts"].append(json.loads(json.dumps(a)))
+        hook["alerts"][1]["labels"]["graph"] = "missing-graph"
+        r = s.post("/alerts?wait=10", hook)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json()["results"]), 2, r.json())
+        self.assertEqual(s.get("/healthz").status, 200)
+
     def test_404_405_409_413_415(self):
         s = self.smo
         self.problem(s.get("/graphs/nope"), 404, "nope")
