@@ -176,6 +176,18 @@ instances:
             if k[0] == "cluster":
                 self.assertIsNotNone(self.dash(u))
 
+    def test_credentials_stay_with_grafana(self):
+        s = self.smo
+        op = s.deploy("p", apilib.example("hello-world.yaml")).json()
+        self.assertEqual(op["state"], "succeeded", op)
+        answers = (s.get("/graphs").body + s.get("/operations").body +
+                   s.get("/events?limit=1000").body + s.get("/metrics").body)
+        self.assertNotIn("prom-operator", answers)
+        self.assertNotIn("prom-operator", s.daemon.logs())
+        # ...and Grafana did get them (basic auth on every request).
+        self.assertTrue(any(r["auth"] and r["auth"].startswith("Basic ")
+                            for r in self.graf.requests))
+
     def test_grafana_down_never_fails_a_deploy(self):
         s = self.smo
         self.graf.down()

@@ -454,6 +454,12 @@ class Registry_(OciBase):
         r = self.deploy("oci://%s/project/graph:1.0.0" % self.basic.host)
         self.assertEqual(r.status, 200, r)
         self.running("oci-demo-graph")
+        # The registry password went to the registry only.
+        answers = r.body + self.smo.get("/graphs").body + \
+            self.smo.get("/operations").body + \
+            self.smo.get("/events?limit=1000").body
+        self.assertNotIn(PASSWORD, answers)
+        self.assertNotIn(PASSWORD, self.smo.daemon.logs())
 
     def test_hostile_tarballs(self):
         h = self.reg.host
