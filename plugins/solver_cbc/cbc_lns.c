@@ -1,25 +1,27 @@
-/* Large-neighbourhood search with CBC as the exact sub-solver.
+/* Large-neighbourhood search with an exact sub-solver.
  *
  * Why: the full model's LP relaxation is weak (a fractional assignment
  * spreads every service over every cluster, so the connection term counts
  * almost nothing) and, past about a hundred services, slow to solve; the
  * branch and bound then neither proves nor improves much within a second.
  * Subproblems of a few dozen units, everything else fixed, are solved to
- * optimality in milliseconds, and each one moves whole groups of services
- * at once, which single-unit local search cannot.
+ * optimality by a depth-first search (cbc_sub.c) in microseconds, and
+ * each one moves whole groups of services at once, which single-unit
+ * local search cannot. (CBC as the sub-solver took milliseconds a call:
+ * a few dozen attempts a second instead of thousands.)
  *
- * Deterministic: a fixed-seed generator picks the neighbourhoods, each
- * subproblem is bounded by a node limit (not by time), and the search ends
- * after a run of attempts without improvement; only the deadline, when it
- * comes first, depends on the machine. */
+ * Deterministic for a given seed: a seeded generator picks the
+ * neighbourhoods, each subproblem is bounded by a node limit (not by
+ * time), and the search ends after a run of attempts without improvement;
+ * only the deadline, when it comes first, depends on the machine. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cbc_lp.h"
 #include "cbc_models.h"
+#include "cbc_sub.h"
 #include "greedy.h"
 
 #define GIB 1073741824.0
@@ -28,10 +30,12 @@
 #define F_MIN     6 /* free units per subproblem, adaptive */
 #define F_MAX     32
 #define F_START   8
-#define F_PAIR    40  /* free units when two clusters exchange their units */
-#define K_MAX     3   /* candidate clusters per subproblem */
-#define SUB_NODES 400 /* node limit of a subproblem */
-#define SUB_SECS  2.0 /* time cap of a subproblem (a safety net) */
+#define F_PAIR    40    /* free units when clusters exchange their units */
+#define K_MAX     3     /* candidate clusters per subproblem */
+#define SUB_NODES 20000 /* node limit of a subproblem's search */
+/* Attempts without improvement before giving up, in units of the base
+ * allowance in smo__cbc_lns(). */
+#define PATIENCE 1
 
 struct lns {
     const struct smo_place_problem *p;
@@ -47,10 +51,7 @@ struct lns {
     /* scratch */
     int32_t *fpos; /* unit -> position in F, -1 */
     int32_t *kpos; /* cluster -> position in K, -1 */
-    uint32_t *F, *K, *queue;
-    int *xi; /* |F| x |K| columns */
-    int *ind;
-    double *val;
+    uint32_t *F, *K;
     uint32_t *ebuf; /* service edges touching F */
 };
 
@@ -65,12 +66,6 @@ static uint64_t rnd(struct lns *l)
 static uint32_t below(struct lns *l, uint32_t n)
 {
     return n ? (uint32_t)(rnd(l) % n) : 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 static void lns_free(struct lns *l)
@@ -89,30 +84,27 @@ static void lns_free(struct lns *l)
     free(l->kpos);
     free(l->F);
     free(l->K);
-    free(l->queue);
-    free(l->xi);
-    free(l->ind);
-    free(l->val);
     free(l->ebuf);
 }
 
 static int lns_init(struct lns *l, const struct smo_place_problem *p,
-                    const int32_t *assign)
+                    const int32_t *assign, uint64_t seed)
 {
     memset(l, 0, sizeof *l);
     l->p = p;
     l->nc = p->n_clusters;
-    l->rng = 0x5eed;
+    l->rng = 0x5eed + seed * 0x632be59bd9b4e019ull;
     if (smo__units_build(p, &l->u))
         return -1;
     uint32_t nu = l->nu = l->u.n, nc = l->nc;
     size_t ne = p->n_edges;
-    uint64_t *pairs = malloc((2 * ne + 1) * sizeof *pairs);
+    struct smo__unit_graph g = {0};
+    int r = smo__unit_graph(p, &l->u, &g);
+    l->nstart = g.start;
+    l->nb = g.nb;
+    l->nmult = g.mult;
     l->mstart = calloc(nu + 2, sizeof *l->mstart);
     l->members = malloc((p->n_services + 1) * sizeof *l->members);
-    l->nstart = calloc(nu + 1, sizeof *l->nstart);
-    l->nb = malloc((2 * ne + 1) * sizeof *l->nb);
-    l->nmult = malloc((2 * ne + 1) * sizeof *l->nmult);
     l->at = malloc((nu + 1) * sizeof *l->at);
     l->cpu = calloc(nc + 1, sizeof *l->cpu);
     l->mem = calloc(nc + 1, sizeof *l->mem);
@@ -121,19 +113,10 @@ static int lns_init(struct lns *l, const struct smo_place_problem *p,
     l->kpos = malloc((nc + 1) * sizeof *l->kpos);
     l->F = malloc((nu + 1) * sizeof *l->F);
     l->K = malloc((nc + 1) * sizeof *l->K);
-    l->queue = malloc((nu + 1) * sizeof *l->queue);
-    l->xi = malloc(((size_t)F_MAX * (nc + 1) + 1) * sizeof *l->xi);
-    size_t wide = (size_t)nu + nc + 8;
-    l->ind = malloc(wide * sizeof *l->ind);
-    l->val = malloc(wide * sizeof *l->val);
     l->ebuf = malloc((ne + 1) * sizeof *l->ebuf);
-    if (!pairs || !l->mstart || !l->members || !l->nstart || !l->nb ||
-        !l->nmult || !l->at || !l->cpu || !l->mem || !l->gpu || !l->fpos ||
-        !l->kpos || !l->F || !l->K || !l->queue || !l->xi || !l->ind ||
-        !l->val || !l->ebuf) {
-        free(pairs);
+    if (r || !l->mstart || !l->members || !l->at || !l->cpu || !l->mem ||
+        !l->gpu || !l->fpos || !l->kpos || !l->F || !l->K || !l->ebuf)
         return -1;
-    }
     /* Members of each unit. */
     for (uint32_t s = 0; s < p->n_services; s++)
         l->mstart[l->u.of[s] + 2]++;
@@ -141,30 +124,6 @@ static int lns_init(struct lns *l, const struct smo_place_problem *p,
         l->mstart[a + 2] += l->mstart[a + 1];
     for (uint32_t s = 0; s < p->n_services; s++)
         l->members[l->mstart[l->u.of[s] + 1]++] = s;
-    /* The unit graph: both directions, duplicates merged. */
-    size_t np = 0;
-    for (size_t e = 0; e < ne; e++) {
-        uint32_t a = l->u.of[p->edges[e].s], b = l->u.of[p->edges[e].t];
-        if (a == b)
-            continue;
-        pairs[np++] = (uint64_t)a << 32 | b;
-        pairs[np++] = (uint64_t)b << 32 | a;
-    }
-    qsort(pairs, np, sizeof *pairs, cmp_u64);
-    size_t n = 0;
-    for (size_t i = 0; i < np; i++) {
-        if (i && pairs[i] == pairs[i - 1]) {
-            l->nmult[n - 1] += 1;
-            continue;
-        }
-        l->nb[n] = (uint32_t)pairs[i];
-        l->nmult[n] = 1;
-        l->nstart[(pairs[i] >> 32) + 1]++;
-        n++;
-    }
-    for (uint32_t a = 0; a < nu; a++)
-        l->nstart[a + 1] += l->nstart[a];
-    free(pairs);
     for (uint32_t a = 0; a < nu; a++) {
         int32_t c = assign[l->u.first[a]];
         l->at[a] = c;
@@ -274,16 +233,24 @@ static void neighbourhood(struct lns *l, int strategy, uint32_t want,
                 }
             }
         }
-        /* Two clusters only: the relaxation of a split in two is nearly
-         * a minimum cut, so these larger subproblems still solve fast. */
+        /* Half the time a third cluster at random: what the best
+         * placements found differ by is often a rotation through three. */
+        int32_t cc = -1;
+        if (l->nc > 2 && below(l, 2)) {
+            cc = (int32_t)((ca + 1 + below(l, l->nc - 1)) % l->nc);
+            if (cc == (int32_t)cb)
+                cc = -1;
+        }
         uint32_t off = below(l, l->nu);
         for (uint32_t i = 0; i < l->nu && *nf < F_PAIR; i++) {
             uint32_t x = (off + i) % l->nu;
-            if (l->at[x] == (int32_t)ca || l->at[x] == (int32_t)cb)
+            if (l->at[x] == (int32_t)ca || l->at[x] == (int32_t)cb ||
+                l->at[x] == cc)
                 add_f(l, nf, x);
         }
         add_k(l, nk, (int32_t)ca);
         add_k(l, nk, (int32_t)cb);
+        add_k(l, nk, cc);
         return;
     } else {
         /* Units at random, each with a neighbour. */
@@ -330,20 +297,143 @@ static double edge_latency(const struct lns *l, const struct smo_place_edge *e,
     return l->p->latency_ms[(size_t)cs * l->nc + ct];
 }
 
-/* Build and solve the subproblem; 1 when it found a better placement of F
- * (applied to l->at and the loads), 0 otherwise; *optimal says whether the
+/* Unit f to cluster `to` (nothing when `to` is -1 or where f is). */
+static void move_unit(struct lns *l, uint32_t f, int32_t to)
+{
+    if (to < 0 || to == l->at[f])
+        return;
+    l->cpu[l->at[f]] -= l->u.cpu[f];
+    l->mem[l->at[f]] -= l->u.mem[f];
+    l->gpu[l->at[f]] -= l->u.gpu[f];
+    l->at[f] = to;
+    l->cpu[to] += l->u.cpu[f];
+    l->mem[to] += l->u.mem[f];
+    l->gpu[to] += l->u.gpu[f];
+}
+
+/* The subproblem by depth-first search (cbc_sub.c): 1 when it found a
+ * better placement of F (applied), 0 when not, -1 out of memory. `lin` is
+ * each unit's cost per candidate, NAN where not allowed; the first `nedge`
+ * of l->ebuf are the connections touching F. */
+static int solve_by_search(struct lns *l, uint32_t nf, uint32_t nk,
+                           const double *lin, uint32_t nedge, bool *optimal)
+{
+    const struct smo_place_problem *p = l->p;
+    uint32_t nc = l->nc;
+    size_t nadj = 0;
+    for (uint32_t i = 0; i < nf; i++)
+        nadj += l->nstart[l->F[i] + 1] - l->nstart[l->F[i]];
+    double *need = malloc(((size_t)nf * 3 + 1) * sizeof *need);
+    double *cap = malloc(((size_t)nk * 3 + 1) * sizeof *cap);
+    double *fu = malloc((nk + 1) * sizeof *fu);
+    double *pc = malloc((nk + 1) * sizeof *pc);
+    uint32_t *estart = calloc(nf + 1, sizeof *estart);
+    uint32_t *eto = malloc((nadj + 1) * sizeof *eto);
+    double *ew = malloc((nadj + 1) * sizeof *ew);
+    uint32_t *bpair = malloc(((size_t)nedge * 2 + 1) * sizeof *bpair);
+    uint8_t *bok = malloc((size_t)nedge * nk * nk + 1);
+    uint32_t *curj = malloc((nf + 1) * sizeof *curj);
+    uint32_t *best = malloc((nf + 1) * sizeof *best);
+    int rc = -1;
+    if (!need || !cap || !fu || !pc || !estart || !eto || !ew || !bpair ||
+        !bok || !curj || !best)
+        goto out;
+    struct smo__sub s = {.nf = nf,
+                         .nk = nk,
+                         .lin = lin,
+                         .need = need,
+                         .cap = cap,
+                         .estart = estart,
+                         .eto = eto,
+                         .ew = ew,
+                         .bpair = bpair,
+                         .bok = bok,
+                         .fixed_u = fu,
+                         .per_core = pc,
+                         .cur = curj,
+                         .best = best,
+                         .max_nodes = SUB_NODES};
+    for (uint32_t i = 0; i < nf; i++) {
+        uint32_t f = l->F[i];
+        need[3 * i] = l->u.cpu[f];
+        need[3 * i + 1] = l->u.mem[f] / GIB;
+        need[3 * i + 2] = l->u.gpu[f];
+        curj[i] = (uint32_t)l->kpos[l->at[f]];
+        estart[i + 1] = estart[i];
+        if (p->weights.net > 0)
+            for (uint32_t x = l->nstart[f]; x < l->nstart[f + 1]; x++)
+                if (l->fpos[l->nb[x]] >= 0) {
+                    eto[estart[i + 1]] = (uint32_t)l->fpos[l->nb[x]];
+                    ew[estart[i + 1]++] = p->weights.net * l->nmult[x];
+                }
+    }
+    /* Capacity and utilisation of the candidates once F is taken off. */
+    for (uint32_t j = 0; j < nk; j++) {
+        uint32_t k = l->K[j];
+        const struct smo_place_cluster *cl = &p->clusters[k];
+        double fixed[3] = {l->cpu[k], l->mem[k], l->gpu[k]};
+        for (uint32_t i = 0; i < nf; i++)
+            if (l->at[l->F[i]] == (int32_t)k) {
+                fixed[0] -= l->u.cpu[l->F[i]];
+                fixed[1] -= l->u.mem[l->F[i]];
+                fixed[2] -= l->u.gpu[l->F[i]];
+            }
+        cap[3 * j] = cl->cpu_free - fixed[0];
+        cap[3 * j + 1] = ((double)cl->memory_free - fixed[1]) / GIB;
+        cap[3 * j + 2] = (double)cl->gpu_free - fixed[2];
+        pc[j] = cl->cpu_alloc > 0 ? 1 / cl->cpu_alloc : 0;
+        fu[j] =
+            cl->cpu_alloc > 0 ? (cl->cpu_used + fixed[0]) / cl->cpu_alloc : 0;
+    }
+    if (p->weights.balance > 0) {
+        s.balance = p->weights.balance;
+        for (uint32_t c = 0; c < nc; c++)
+            if (l->kpos[c] < 0 && util(l, c) > s.peak_floor)
+                s.peak_floor = util(l, c);
+    }
+    for (uint32_t x = 0; p->latency_ms && x < nedge; x++) {
+        const struct smo_place_edge *e = &p->edges[l->ebuf[x]];
+        uint32_t a = l->u.of[e->s], b = l->u.of[e->t];
+        if (e->max_latency_ms < 0 || l->fpos[a] < 0 || l->fpos[b] < 0)
+            continue;
+        bpair[2 * s.nbound] = (uint32_t)l->fpos[a];
+        bpair[2 * s.nbound + 1] = (uint32_t)l->fpos[b];
+        for (uint32_t ja = 0; ja < nk; ja++)
+            for (uint32_t jb = 0; jb < nk; jb++)
+                bok[((size_t)s.nbound * nk + ja) * nk + jb] =
+                    p->latency_ms[(size_t)l->K[ja] * nc + l->K[jb]] <=
+                    e->max_latency_ms;
+        s.nbound++;
+    }
+    rc = smo__sub_solve(&s);
+    if (rc > 0)
+        for (uint32_t i = 0; i < nf; i++)
+            move_unit(l, l->F[i], (int32_t)l->K[best[i]]);
+    *optimal = s.finished;
+out:
+    free(need);
+    free(cap);
+    free(fu);
+    free(pc);
+    free(estart);
+    free(eto);
+    free(ew);
+    free(bpair);
+    free(bok);
+    free(curj);
+    free(best);
+    return rc;
+}
+
+/* Solve the subproblem; 1 when it found a better placement of F (applied
+ * to l->at and the loads), 0 otherwise; *optimal says whether the
  * subproblem was solved to the end. */
-static int solve_sub(struct lns *l, uint32_t nf, uint32_t nk,
-                     double deadline_ms, bool *optimal)
+static int solve_sub(struct lns *l, uint32_t nf, uint32_t nk, bool *optimal)
 {
     const struct smo_place_problem *p = l->p;
     const struct smo_place_weights *w = &p->weights;
     uint32_t nc = l->nc;
     *optimal = false;
-    struct smo__lp lp;
-    smo__lp_init(&lp);
-    int *ind = l->ind;
-    double *val = l->val;
     /* Service edges touching F. */
     uint32_t nedge = 0;
     for (uint32_t e = 0; e < p->n_edges; e++) {
@@ -351,9 +441,12 @@ static int solve_sub(struct lns *l, uint32_t nf, uint32_t nk,
         if (a != b && (l->fpos[a] >= 0 || l->fpos[b] >= 0))
             l->ebuf[nedge++] = e;
     }
-    /* x[f,k]: allowed, within the bounds to fixed neighbours; the
-     * objective is the exact change but for the peak (below). */
-    double *cur = calloc((size_t)nf * nk + 1, sizeof *cur);
+    /* Each unit's cost on each candidate: allowed, within the bounds to
+     * fixed neighbours; the exact change of the objective but for the
+     * peak and the connections inside F (the search adds those). */
+    double *lin = malloc(((size_t)nf * nk + 1) * sizeof *lin);
+    if (!lin)
+        return 0;
     int ok = 1, choice = 0;
     for (uint32_t i = 0; i < nf; i++) {
         uint32_t f = l->F[i];
@@ -361,7 +454,7 @@ static int solve_sub(struct lns *l, uint32_t nf, uint32_t nk,
         for (uint32_t j = 0; j < nk; j++) {
             uint32_t k = l->K[j];
             size_t at = (size_t)i * nk + j;
-            l->xi[at] = -1;
+            lin[at] = NAN;
             if (!l->u.allowed[(size_t)f * nc + k])
                 continue;
             double obj = w->cost * p->clusters[k].price * l->u.cpu[f] +
@@ -374,7 +467,7 @@ static int solve_sub(struct lns *l, uint32_t nf, uint32_t nk,
                     continue;
                 uint32_t g = a == f ? b : a;
                 if (l->fpos[g] >= 0)
-                    continue; /* inside F: z and rows below */
+                    continue; /* inside F: the search's */
                 uint32_t kg = (uint32_t)l->at[g];
                 if (kg != k)
                     obj += w->net;
@@ -391,227 +484,26 @@ static int solve_sub(struct lns *l, uint32_t nf, uint32_t nk,
                     obj -= w->move + SMO__EPS_MOVE * sv->cpu * sv->replicas /
                                          l->total_cpu;
             }
-            l->xi[at] = smo__lp_col(&lp, 0, 1, obj, true);
-            cur[at] = l->at[f] == (int32_t)k;
+            lin[at] = obj;
             any++;
         }
         if (!any)
             ok = 0;
         choice += any > 1;
     }
-    /* Nothing to choose: CBC 2.10 aborts on models whose every binary is
-     * fixed (see force() in cbc_place.c), and there is nothing to gain. */
-    if (!ok || !choice) {
-        free(cur);
-        smo__lp_free(&lp);
-        return 0;
-    }
-    for (uint32_t i = 0; i < nf; i++) {
-        int n = 0;
-        for (uint32_t j = 0; j < nk; j++)
-            if (l->xi[(size_t)i * nk + j] >= 0) {
-                ind[n] = l->xi[(size_t)i * nk + j];
-                val[n++] = 1;
-            }
-        smo__lp_row(&lp, n, ind, val, 1, 1);
-    }
-    /* Capacity left on each candidate once F is taken off. */
-    for (uint32_t j = 0; j < nk; j++) {
-        uint32_t k = l->K[j];
-        const struct smo_place_cluster *cl = &p->clusters[k];
-        double fixed[3] = {l->cpu[k], l->mem[k], l->gpu[k]};
-        for (uint32_t i = 0; i < nf; i++)
-            if (l->at[l->F[i]] == (int32_t)k) {
-                fixed[0] -= l->u.cpu[l->F[i]];
-                fixed[1] -= l->u.mem[l->F[i]];
-                fixed[2] -= l->u.gpu[l->F[i]];
-            }
-        double cap[3] = {cl->cpu_free - fixed[0],
-                         ((double)cl->memory_free - fixed[1]) / GIB,
-                         (double)cl->gpu_free - fixed[2]};
-        for (int r = 0; r < 3; r++) {
-            const double *d = r == 0 ? l->u.cpu : r == 1 ? l->u.mem : l->u.gpu;
-            double scale = r == 1 ? GIB : 1, sum = 0;
-            int n = 0;
-            for (uint32_t i = 0; i < nf; i++) {
-                int x = l->xi[(size_t)i * nk + j];
-                if (x < 0 || d[l->F[i]] <= 0)
-                    continue;
-                ind[n] = x;
-                val[n++] = d[l->F[i]] / scale;
-                sum += d[l->F[i]] / scale;
-            }
-            if (n && sum > cap[r] + EPS)
-                smo__lp_row(&lp, n, ind, val, -SMO__LP_INF, cap[r]);
-        }
-    }
-    /* Connections inside F (their columns start at the end). */
-    int zfirst = lp.ncols;
-    if (w->net > 0)
-        for (uint32_t i = 0; i < nf; i++) {
-            uint32_t f = l->F[i];
-            for (uint32_t x = l->nstart[f]; x < l->nstart[f + 1]; x++) {
-                uint32_t g = l->nb[x];
-                if (l->fpos[g] < 0 || g < f)
-                    continue;
-                uint32_t ig = (uint32_t)l->fpos[g];
-                int z = smo__lp_col(&lp, 0, 1, w->net * l->nmult[x], false);
-                /* Both directions: z >= |x[f,k] - x[g,k]| is what makes
-                 * the two-cluster relaxation a cut. */
-                for (uint32_t j = 0; j < nk; j++)
-                    for (int dir = 0; dir < 2; dir++) {
-                        int xa = l->xi[(size_t)(dir ? ig : i) * nk + j];
-                        int xb = l->xi[(size_t)(dir ? i : ig) * nk + j];
-                        if (xa < 0)
-                            continue;
-                        int n = 0;
-                        ind[n] = z;
-                        val[n++] = 1;
-                        ind[n] = xa;
-                        val[n++] = -1;
-                        if (xb >= 0) {
-                            ind[n] = xb;
-                            val[n++] = 1;
-                        }
-                        smo__lp_row(&lp, n, ind, val, 0, SMO__LP_INF);
-                    }
-            }
-        }
-    /* Latency bounds inside F. */
-    for (uint32_t x = 0; p->latency_ms && x < nedge; x++) {
-        const struct smo_place_edge *e = &p->edges[l->ebuf[x]];
-        uint32_t a = l->u.of[e->s], b = l->u.of[e->t];
-        if (e->max_latency_ms < 0 || l->fpos[a] < 0 || l->fpos[b] < 0)
-            continue;
-        uint32_t ia = (uint32_t)l->fpos[a], ib = (uint32_t)l->fpos[b];
-        for (uint32_t j = 0; j < nk; j++) {
-            int xa = l->xi[(size_t)ia * nk + j];
-            if (xa < 0)
-                continue;
-            int n = 0;
-            ind[n] = xa;
-            val[n++] = 1;
-            for (uint32_t d = 0; d < nk; d++) {
-                int xb = l->xi[(size_t)ib * nk + d];
-                if (xb >= 0 && p->latency_ms[(size_t)l->K[j] * nc + l->K[d]] >
-                                   e->max_latency_ms) {
-                    ind[n] = xb;
-                    val[n++] = 1;
-                }
-            }
-            if (n > 1)
-                smo__lp_row(&lp, n, ind, val, -SMO__LP_INF, 1);
-        }
-    }
-    /* The peak: clusters outside K keep their utilisation. */
-    int mi = -1;
-    if (w->balance > 0) {
-        double lb = 0;
-        for (uint32_t c = 0; c < nc; c++)
-            if (l->kpos[c] < 0 && util(l, c) > lb)
-                lb = util(l, c);
-        mi = smo__lp_col(&lp, lb, SMO__LP_INF, w->balance, false);
-        for (uint32_t j = 0; j < nk; j++) {
-            uint32_t k = l->K[j];
-            const struct smo_place_cluster *cl = &p->clusters[k];
-            if (cl->cpu_alloc <= 0)
-                continue;
-            double fixed = cl->cpu_used + l->cpu[k];
-            int n = 0;
-            for (uint32_t i = 0; i < nf; i++) {
-                if (l->at[l->F[i]] == (int32_t)k)
-                    fixed -= l->u.cpu[l->F[i]];
-                int x = l->xi[(size_t)i * nk + j];
-                if (x < 0 || l->u.cpu[l->F[i]] <= 0)
-                    continue;
-                ind[n] = x;
-                val[n++] = l->u.cpu[l->F[i]] / cl->cpu_alloc;
-            }
-            ind[n] = mi;
-            val[n++] = -1;
-            smo__lp_row(&lp, n, ind, val, -SMO__LP_INF, -fixed / cl->cpu_alloc);
-        }
-    }
-    /* Start from where F is now: x, then z in the order they were made,
-     * then m. */
-    double *start = calloc((size_t)lp.ncols + 1, sizeof *start);
-    int improved = 0;
-    if (!start || lp.oom)
-        goto out;
-    for (size_t i = 0; i < (size_t)nf * nk; i++)
-        if (l->xi[i] >= 0)
-            start[l->xi[i]] = cur[i];
-    int zc = zfirst;
-    if (w->net > 0)
-        for (uint32_t i = 0; i < nf; i++) {
-            uint32_t f = l->F[i];
-            for (uint32_t x = l->nstart[f]; x < l->nstart[f + 1]; x++) {
-                uint32_t g = l->nb[x];
-                if (l->fpos[g] >= 0 && g >= f)
-                    start[zc++] = l->at[f] != l->at[g];
-            }
-        }
-    if (mi >= 0) {
-        double m = lp.clb[mi];
-        for (uint32_t j = 0; j < nk; j++)
-            m = util(l, l->K[j]) > m ? util(l, l->K[j]) : m;
-        start[mi] = m;
-    }
-    double left = (deadline_ms - smo__now_ms()) / 1e3;
-    struct smo__cbc_run run;
-    memset(&run, 0, sizeof run);
-    run.seconds = left < SUB_SECS ? left : SUB_SECS;
-    run.rel_gap = 0;
-    run.max_nodes = SUB_NODES;
-    run.start = start;
-    if (run.seconds < 0.005)
-        goto out;
-    smo__cbc_solve(&lp, &run);
-    *optimal = run.outcome == SMO__CBC_FINISHED;
-    if (run.x) {
-        /* Compare in the subproblem's own terms: its objective is the
-         * exact change of the full one (but for constants). */
-        double before = 0, after = run.obj;
-        for (int c = 0; c < lp.ncols; c++)
-            before += lp.obj[c] * start[c];
-        if (after < before - 1e-7) {
-            for (uint32_t i = 0; i < nf; i++) {
-                uint32_t f = l->F[i];
-                int32_t to = -1;
-                for (uint32_t j = 0; j < nk; j++) {
-                    int x = l->xi[(size_t)i * nk + j];
-                    if (x >= 0 && run.x[x] > 0.5)
-                        to = (int32_t)l->K[j];
-                }
-                if (to < 0 || to == l->at[f])
-                    continue;
-                l->cpu[l->at[f]] -= l->u.cpu[f];
-                l->mem[l->at[f]] -= l->u.mem[f];
-                l->gpu[l->at[f]] -= l->u.gpu[f];
-                l->at[f] = to;
-                l->cpu[to] += l->u.cpu[f];
-                l->mem[to] += l->u.mem[f];
-                l->gpu[to] += l->u.gpu[f];
-            }
-            improved = 1;
-        }
-    }
-    free(run.x);
-out:
-    free(start);
-    free(cur);
-    smo__lp_free(&lp);
-    return improved;
+    int r = ok && choice ? solve_by_search(l, nf, nk, lin, nedge, optimal) : 0;
+    free(lin);
+    return r > 0;
 }
 
 void smo__cbc_lns(const struct smo_place_problem *p, int32_t *assign,
-                  double deadline_ms, struct smo__lns_stats *st)
+                  double deadline_ms, uint64_t seed, struct smo__lns_stats *st)
 {
     memset(st, 0, sizeof *st);
     if (p->n_clusters < 2 || p->n_services < 2)
         return;
     struct lns l;
-    if (lns_init(&l, p, assign)) {
+    if (lns_init(&l, p, assign, seed)) {
         lns_free(&l);
         return;
     }
@@ -620,10 +512,11 @@ void smo__cbc_lns(const struct smo_place_problem *p, int32_t *assign,
     int32_t *trial = malloc(p->n_services * sizeof *trial);
     int32_t *saved = malloc((nu + 1) * sizeof *saved);
     double *sc = malloc((p->n_clusters + 1) * 3 * sizeof *sc);
-    /* Patience grows with the time given: a long run searches longer. */
-    double budget_s = (deadline_ms - smo__now_ms()) / 1e3;
-    uint32_t stall = 0, stall_max = (uint32_t)((40 + 6 * nu / F_START) *
-                                               (budget_s > 1 ? budget_s : 1));
+    /* Patience does not depend on the time left (a longer run does more
+     * rounds, cbc_search.c), so that a search that ends by itself gives
+     * the same answer on any machine. */
+    uint32_t stall = 0,
+             stall_max = (uint32_t)(PATIENCE * (40 + 6 * nu / F_START));
     char why[128];
     while (trial && saved && sc && stall < stall_max &&
            smo__now_ms() < deadline_ms) {
@@ -636,7 +529,7 @@ void smo__cbc_lns(const struct smo_place_problem *p, int32_t *assign,
         memcpy(sc + p->n_clusters, l.mem, p->n_clusters * sizeof *sc);
         memcpy(sc + 2 * p->n_clusters, l.gpu, p->n_clusters * sizeof *sc);
         bool optimal = false;
-        int better = nf ? solve_sub(&l, nf, nk, deadline_ms, &optimal) : 0;
+        int better = nf ? solve_sub(&l, nf, nk, &optimal) : 0;
         clear_sets(&l, nf, nk);
         if (nf && strategy != 1) {
             st->subproblems_optimal += optimal;

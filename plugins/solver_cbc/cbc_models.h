@@ -10,13 +10,14 @@
 #include <smo/smo.h>
 
 struct smo__cbc_cfg {
-    int64_t time_limit_ms; /* when the problem sets none */
-    double gap;            /* when the problem sets none */
-    bool warm_start;       /* start CBC from the heuristic's answer */
-    int64_t heuristic_ms;  /* the heuristic's share of the time limit */
-    int64_t enumerate_max; /* enumerate when there are at most this many
-                              assignments (0: never) */
-    bool exact_scaling;    /* clusters' scaling by dynamic programming */
+    int64_t time_limit_ms;  /* when the problem sets none */
+    double gap;             /* when the problem sets none */
+    bool warm_start;        /* start CBC from the heuristic's answer */
+    int64_t heuristic_ms;   /* the heuristic's share of the time limit */
+    int64_t enumerate_max;  /* enumerate when there are at most this many
+                               assignments (0: never) */
+    bool exact_scaling;     /* clusters' scaling by dynamic programming */
+    int64_t search_threads; /* threads of the placement search (0: 1) */
 };
 
 /* What happened, for the plugin's log line. */
@@ -30,6 +31,8 @@ struct smo__cbc_stats {
     bool enumerated; /* solved by enumerating every assignment */
     int dp_clusters; /* scaling: clusters solved by dynamic programming */
     int lns_iterations, lns_improvements;
+    uint64_t anneal_steps;
+    int search_rounds;
 };
 
 /* Tie-breaking terms (docs/solvers.md, "Ties"): small enough to matter only
@@ -49,18 +52,57 @@ struct smo__units {
 int smo__units_build(const struct smo_place_problem *p, struct smo__units *u);
 void smo__units_free(struct smo__units *u);
 
+/* The units' connection graph (CSR, both directions, duplicate
+ * connections merged into a multiplicity); the arrays are malloc'd and
+ * the caller's (also on failure: free them). 0, or -1 out of memory. */
+struct smo__unit_graph {
+    uint32_t *start; /* n_units + 1 */
+    uint32_t *nb;    /* neighbours */
+    double *mult;    /* connections to that neighbour */
+};
+int smo__unit_graph(const struct smo_place_problem *p,
+                    const struct smo__units *u, struct smo__unit_graph *g);
+
 /* Large-neighbourhood search: starting from the feasible `assign`,
  * repeatedly frees a few units (a region of the connection graph, the
- * contents of two clusters, or units at random), solves the placement of
- * just those exactly with CBC, everything else fixed, and keeps what
- * improves. Stops at `deadline_ms` (CLOCK_MONOTONIC milliseconds) or after
- * a run of attempts without improvement. `assign` is the best found. */
+ * contents of two or three clusters, or units at random), places just
+ * those exactly by depth-first branch and bound (cbc_sub.c), everything
+ * else fixed, and keeps what improves. Stops at `deadline_ms`
+ * (CLOCK_MONOTONIC milliseconds) or after a run of attempts without
+ * improvement; `seed` varies the neighbourhoods. `assign` is the best
+ * found. */
 struct smo__lns_stats {
     int iterations, improvements, subproblems_optimal;
 };
 void smo__cbc_lns(const struct smo_place_problem *p, int32_t *assign,
-                  double deadline_ms, struct smo__lns_stats *st);
+                  double deadline_ms, uint64_t seed, struct smo__lns_stats *st);
 double smo__now_ms(void);
+
+/* Rounds of annealing then neighbourhood search (cbc_search.c) on
+ * `threads` threads, from the feasible `assign`, until `until` (or, when
+ * `stop_when_idle`, after a dozen rounds in a row find nothing): `assign`
+ * becomes the best found. 0, or -1 out of memory. */
+#define SMO__SEARCH_THREADS_MAX 16
+struct smo__search_stats {
+    uint64_t rounds, anneal_steps, lns_iterations, improvements;
+};
+int smo__cbc_search(const struct smo_place_problem *p, int32_t *assign,
+                    double until, bool stop_when_idle, uint32_t threads,
+                    struct smo__search_stats *st);
+
+/* Simulated annealing from the feasible `assign` (moves and swaps of
+ * units, capacities soft during the walk, only feasible states kept, a
+ * step count fixed by the size and cut to the time left; `seed` varies the
+ * walk): `assign` becomes the best feasible placement of the walk's cold
+ * half, better than the start or not (a new start for the neighbourhood
+ * search; `improved` says which). 0, or -1 out of memory. */
+struct smo__anneal_stats {
+    uint64_t steps, accepted;
+    bool improved;
+};
+int smo__cbc_anneal(const struct smo_place_problem *p, int32_t *assign,
+                    double deadline_ms, uint64_t seed,
+                    struct smo__anneal_stats *st);
 
 /* The best assignment by trying every one (objective, then the tie terms)
  * when the units' allowed clusters

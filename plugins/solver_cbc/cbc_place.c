@@ -704,20 +704,28 @@ int smo__cbc_place(const struct smo__cbc_cfg *cfg,
         double size = (double)m.lp.ncols + m.lp.nrows;
         full = 3e-5 * size * size < 0.3 * (deadline - smo__now_ms());
     }
-    /* Improve the start by neighbourhood search: until the deadline when
-     * it is the whole search; for up to half the time before the full
-     * model on mid-sized problems (CBC's own search needs a good start
-     * there); not at all on small ones, which CBC solves outright. */
-    struct smo__lns_stats lst;
-    memset(&lst, 0, sizeof lst);
-    if (have_warm && (!full || nx > FULL_DIRECT_X)) {
-        double now = smo__now_ms();
-        double until =
-            full ? now + (deadline - now) / 2 : deadline - (double)limit * 0.02;
-        smo__cbc_lns(p, warm, until, &lst);
+    /* Improve the start by rounds of annealing then neighbourhood search,
+     * each round from the best so far with other random choices: until
+     * the deadline when that is the whole search; for four fifths of the
+     * time before the full model on mid-sized problems (CBC's own search
+     * needs a good start there); for a tenth on small ones, which CBC
+     * then often proves optimal at once (its start decides how fast). */
+    struct smo__search_stats sst;
+    memset(&sst, 0, sizeof sst);
+    if (have_warm) {
+        double until = !full                ? deadline - (double)limit * 0.02
+                       : nx > FULL_DIRECT_X ? t0 + 0.8 * (double)limit
+                                            : t0 + 0.1 * (double)limit;
+        if (smo__cbc_search(p, warm, until, full && nx <= FULL_DIRECT_X,
+                            (uint32_t)cfg->search_threads, &sst)) {
+            rc = SMO_ENOMEM;
+            goto out;
+        }
         warm_obj = smo__greedy_objective(p, warm, NULL);
-        stats->lns_iterations = lst.iterations;
-        stats->lns_improvements = lst.improvements;
+        stats->lns_iterations = (int)sst.lns_iterations;
+        stats->lns_improvements = (int)sst.improvements;
+        stats->anneal_steps = sst.anneal_steps;
+        stats->search_rounds = (int)sst.rounds;
     }
     bool have_cbc = false;
     if (full) {
@@ -814,9 +822,10 @@ int smo__cbc_place(const struct smo__cbc_cfg *cfg,
         r->status = SMO_SOLVE_FEASIBLE;
         if (!full)
             snprintf(r->reason, sizeof r->reason,
-                     "neighbourhood search (%d subproblems, %d improvements) "
+                     "annealing and neighbourhood search (%d subproblems, "
+                     "%d improvements) "
                      "%s; gap against a simple bound",
-                     lst.iterations, lst.improvements,
+                     (int)sst.lns_iterations, (int)sst.improvements,
                      smo__now_ms() >= deadline - (double)limit * 0.02
                          ? "stopped at the time limit"
                          : "found nothing better");

@@ -18,6 +18,7 @@ struct cfg {
     int64_t heuristic_ms;
     int64_t enumerate_max;
     bool exact_scaling;
+    int64_t search_threads;
 };
 
 struct state {
@@ -54,6 +55,11 @@ static const struct smo_config_field fields[] = {
      "solve each cluster's scaling problem exactly by dynamic programming "
      "when its GPUs cannot bind and its table is small (false: always "
      "CBC)"},
+    {"search_threads", SMO_CFG_INT, SMO_CFG_MIN | SMO_CFG_MAX, "2", 1, 16, NULL,
+     NULL, offsetof(struct cfg, search_threads),
+     "threads of the placement search that runs before (or, on large "
+     "problems, instead of) CBC's branch and bound, for the solve's time "
+     "limit"},
     {0}};
 
 static const char *outcome_name(int o)
@@ -88,6 +94,7 @@ static void set_cfg(struct state *s, const struct cfg *c)
     s->cfg.heuristic_ms = c->heuristic_ms;
     s->cfg.enumerate_max = c->enumerate_max;
     s->cfg.exact_scaling = c->exact_scaling;
+    s->cfg.search_threads = c->search_threads;
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -40,6 +40,12 @@ struct ctx {
     bool top_dirty;
     uint32_t ntop, top[3];
     double topv[3];
+    /* Each unit's linear change per cluster (delta_linear), computed on
+     * demand and valid until any unit moves: the swap pass asks for the
+     * same rows over and over. */
+    double *rows;    /* nu x nc */
+    uint64_t *stamp; /* unit -> epoch its row was computed at */
+    uint64_t epoch;  /* bumped by every move */
 };
 
 static uint64_t now_ns(void)
@@ -166,6 +172,8 @@ static void ctx_free(struct ctx *c)
     free(c->cpu_load);
     free(c->mem_load);
     free(c->gpu_load);
+    free(c->rows);
+    free(c->stamp);
 }
 
 static void ctx_init(struct ctx *c, const struct smo_place_problem *p)
@@ -227,6 +235,8 @@ static void ctx_init(struct ctx *c, const struct smo_place_problem *p)
     c->cpu_load = calloc(nc ? nc : 1, sizeof *c->cpu_load);
     c->mem_load = calloc(nc ? nc : 1, sizeof *c->mem_load);
     c->gpu_load = calloc(nc ? nc : 1, sizeof *c->gpu_load);
+    c->rows = malloc(((size_t)c->nu * nc + 1) * sizeof *c->rows);
+    c->stamp = calloc(c->nu + 1, sizeof *c->stamp);
     c->top_dirty = true;
 }
 
@@ -321,15 +331,26 @@ static double peak_after(const struct ctx *c, const struct unit *u,
     return peak_with(c, from, -u->cpu, to, u->cpu);
 }
 
-/* Objective change if `u` moves from its cluster to `k`, excluding the
- * balance term (computed by the caller from the peak). */
-static double delta_linear(const struct ctx *c, const struct unit *u,
-                           uint32_t k)
+/* Objective change if `u` moves from its cluster to each cluster,
+ * excluding the balance term (computed by the caller from the peak). */
+static const double *row_of(const struct ctx *cc, const struct unit *u)
 {
+    struct ctx *c = (struct ctx *)cc; /* a cache, not the state */
+    uint32_t nc = c->nc, i = (uint32_t)(u - c->units);
+    double *row = c->rows + (size_t)i * nc;
+    if (c->stamp[i] == c->epoch + 1)
+        return row;
     const struct smo_place_problem *p = c->p;
     const struct smo_place_weights *w = &p->weights;
-    double d = 0;
     int32_t from = u->at;
+    /* Every cluster but one gains or loses the same: a common part, and a
+     * correction at the cluster of the neighbour (or current cluster). */
+    double base = 0;
+    for (uint32_t k = 0; k < nc; k++)
+        row[k] =
+            w->cost *
+            (p->clusters[k].price - (from >= 0 ? p->clusters[from].price : 0)) *
+            u->cpu;
     for (uint32_t m = 0; m < u->n; m++) {
         uint32_t s = u->members[m];
         const struct smo_place_service *sv = &p->services[s];
@@ -342,23 +363,30 @@ static double delta_linear(const struct ctx *c, const struct unit *u,
             if (ko < 0)
                 continue; /* not placed yet: counted when it is */
             bool before = from >= 0 && from != ko;
-            bool after = (int32_t)k != ko;
-            d += w->net * ((double)after - (double)before);
+            base += w->net * (1.0 - (double)before);
+            row[ko] -= w->net;
         }
         if (sv->current >= 0) {
             bool before = from >= 0 && from != sv->current;
-            bool after = (int32_t)k != sv->current;
-            d += w->move * ((double)after - (double)before);
+            base += w->move * (1.0 - (double)before);
+            row[sv->current] -= w->move;
         }
-        double pk = p->clusters[k].price;
-        double pf = from >= 0 ? p->clusters[from].price : 0;
-        d += w->cost * (pk - pf) * demand_cpu(sv);
     }
-    return d;
+    for (uint32_t k = 0; k < nc; k++)
+        row[k] += base;
+    c->stamp[i] = c->epoch + 1;
+    return row;
+}
+
+static double delta_linear(const struct ctx *c, const struct unit *u,
+                           uint32_t k)
+{
+    return row_of(c, u)[k];
 }
 
 static void assign_unit(struct ctx *c, struct unit *u, int32_t k)
 {
+    c->epoch++;
     if (u->at >= 0) {
         c->cpu_load[u->at] -= u->cpu;
         c->mem_load[u->at] -= u->mem;

@@ -52,7 +52,7 @@ static struct run cbc(const struct smo_place_problem *p, int64_t limit_ms,
     struct smo_place_problem q = *p;
     q.time_limit_ms = limit_ms;
     q.rel_gap = gap;
-    struct smo__cbc_cfg cfg = {limit_ms, gap, true, 100, 4096, true};
+    struct smo__cbc_cfg cfg = {limit_ms, gap, true, 100, 4096, true, 2};
     struct smo__cbc_stats st;
     smo__cbc_place(&cfg, &q, &r, &st);
     free(a);
@@ -142,8 +142,8 @@ static int cmd_scale(uint32_t ns, uint32_t nc, int runs)
             r.size = sizeof r;
             r.replicas = rep;
             r.unmet = un;
-            struct smo__cbc_cfg cfg = {10000, 0.005, true,
-                                       100,   4096,  true}; /* as shipped */
+            struct smo__cbc_cfg cfg = {10000, 0.005, true, 100,
+                                       4096,  true,  2}; /* as shipped */
             struct smo__cbc_stats st;
             t0 = now_ms();
             smo__cbc_scale(&cfg, &in.p, &r, &st);

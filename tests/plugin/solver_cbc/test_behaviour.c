@@ -270,7 +270,7 @@ struct job {
 static void *solve_thread(void *arg)
 {
     struct job *j = arg;
-    struct smo__cbc_cfg cfg = {120000, 0, true, 100, 0, false};
+    struct smo__cbc_cfg cfg = {120000, 0, true, 100, 0, false, 2};
     struct smo__cbc_stats st;
     j->rc = smo__cbc_place(&cfg, &j->in.p, &j->r, &st);
     return NULL;
@@ -340,6 +340,7 @@ static void test_config(void **state)
         int64_t heuristic_ms;
         int64_t enumerate_max;
         bool exact_scaling;
+        int64_t search_threads;
     } c;
     memset(&c, 0, sizeof c);
     assert_int_equal(SP.config_size, sizeof c);
@@ -353,6 +354,7 @@ static void test_config(void **state)
     assert_int_equal(c.heuristic_ms, 100);
     assert_int_equal(c.enumerate_max, 4096);
     assert_true(c.exact_scaling);
+    assert_int_equal(c.search_threads, 2);
     json_decref(d);
     d = json_pack("{s:f, s:s}", "gap", 2.0, "time_limt", "1s");
     assert_int_equal(smo__schema_apply(SP.config, d, &c, "config", &ctx), 2);
