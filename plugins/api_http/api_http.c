@@ -356,12 +356,12 @@ static void send_body(h2o_req_t *req, int status, const char *ctype,
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
                        loc, strlen(loc));
     }
-    char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
-    memcpy(copy, body, len);
     /* A known length: no chunked encoding, and h2o keeps the connection
-     * alive after an error answer instead of closing it. */
+     * alive after an error answer instead of closing it. h2o_send_inline
+     * copies the body into the request's pool (a second copy here cost a
+     * tenth of a cached list read's CPU). */
     req->res.content_length = len;
-    h2o_send_inline(req, copy, len);
+    h2o_send_inline(req, body, len);
 }
 
 static void send_json(h2o_req_t *req, int status, json_t *body,
@@ -599,8 +599,8 @@ static void respond_cached(struct pending *p, json_t *result)
              json_string_value(json_object_get(result, "_etag")));
     json_t *kept = json_object_get(s->bodies, key);
     if (json_is_true(json_object_get(result, "not_modified")) && kept) {
-        const char *b = json_string_value(json_object_get(kept, "body"));
-        send_tagged(req, tag, b, strlen(b));
+        json_t *b = json_object_get(kept, "body");
+        send_tagged(req, tag, json_string_value(b), json_string_length(b));
         json_decref(result);
         return;
     }
