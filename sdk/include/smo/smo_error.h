@@ -113,6 +113,21 @@ static inline void smo_status_clear(smo_status *st)
     st->msg[0] = '\0';
 }
 
+/** Drop an incomplete UTF-8 sequence at the end of `s` (a message cut to
+ *  fit its buffer), so that what remains is valid UTF-8 if it was. */
+static inline void smo_utf8_cut(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && n - i < 3)
+        i--;
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (need > 1 && n - (i - 1) < need)
+        s[i - 1] = '\0';
+}
+
 /** Set code and a printf-formatted message; returns `code` for tail calls:
  *  `return smo_status_set(st, SMO_EINVAL, "bad %s", x);` A NULL `st` is
  *  allowed (the message is dropped). */
@@ -124,8 +139,10 @@ static inline int smo_status_set(smo_status *st, int code, const char *fmt, ...)
         va_list ap;
         st->code = code;
         va_start(ap, fmt);
-        vsnprintf(st->msg, sizeof st->msg, fmt, ap);
+        int n = vsnprintf(st->msg, sizeof st->msg, fmt, ap);
         va_end(ap);
+        if (n >= (int)sizeof st->msg)
+            smo_utf8_cut(st->msg);
     }
     return code;
 }
