@@ -263,8 +263,12 @@ class Scaling(unittest.TestCase):
         # Down: 15 -> 2; api 3 -> 1.
         st.gauge.set(web=15, api=3)
         st.wait_replicas({"web": 2, "api": 1})
-        dec = tm.wait_until(lambda: st.events("scaling.decision"), 30,
-                            "decision events")
+        # The decision's event is stored once the changes it made are
+        # applied: it can come a moment after the replicas.
+        dec = tm.wait_until(
+            lambda: (lambda e: e if e and e[-1]["data"]["services"]["web"][
+                "replicas"] == 2 else None)(st.events("scaling.decision")),
+            30, "the event of the decision to scale down")
         d = dec[-1]["data"]["services"]
         self.assertEqual(d["web"]["replicas"], 2, dec[-1])
         self.assertEqual(d["web"]["applied"], "changed", dec[-1])
