@@ -1,14 +1,14 @@
-/* Simulated annealing over the units' clusters, between the heuristic and
- * the neighbourhood search.
+/* Simulated annealing over the units' clusters: each round of the
+ * placement search (cbc_search.c) walks from the best placement so far and
+ * hands where it settled to the neighbourhood search.
  *
- * Why: the heuristic's descent stops at the first local optimum, and the
- * neighbourhood search pays a CBC call (milliseconds) per attempt. Moving
- * or swapping one unit is scored here in a few dozen nanoseconds (loads,
- * the unit's connections and the three busiest clusters are kept
- * incrementally), so a second buys tens of millions of attempts, and
- * accepting some worse steps early lets the search leave the basins that
- * trap the descent: at 50 x 8 the gap to the best known placement fell
- * from about 2 % to under 1 % (docs/benchmarks.md).
+ * Why: the heuristic's descent and the neighbourhood search both stop in
+ * a local optimum that depends on where they start. Moving or swapping
+ * one unit is scored here in a few dozen nanoseconds (loads, the unit's
+ * connections and the three busiest clusters are kept incrementally), and
+ * accepting some worse steps lets the walk leave that basin: the rounds
+ * took 50 x 8 from 1.9-5.6 % above the best known placement to within
+ * 0.2 % (docs/benchmarks.md).
  *
  * Capacities are soft during the walk (excess costs `penalty` per core,
  * GiB or quarter GPU: crossing a full cluster is what swaps alone cannot
@@ -333,7 +333,7 @@ int smo__cbc_anneal(const struct smo_place_problem *p, int32_t *assign,
         return -1;
     }
     s.rng += seed * 0x632be59bd9b4e019ull;
-    /* Steps: a few hundred per unit and cluster (a short walk: the
+    /* Steps: STEPS_PER per unit and cluster (a short walk: the
      * neighbourhood search finishes the job), fewer when the time left
      * would not hold them (measured on the first ones); the temperature
      * falls geometrically from about one split connection's weight (odd

@@ -16,7 +16,6 @@
  * only the deadline, when it comes first, depends on the machine. */
 #define _GNU_SOURCE
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +24,6 @@
 #include "greedy.h"
 
 #define GIB 1073741824.0
-#define EPS 1e-9
 
 #define F_MIN     6 /* free units per subproblem, adaptive */
 #define F_MAX     32
@@ -207,8 +205,9 @@ static void neighbourhood(struct lns *l, int strategy, uint32_t want,
         add_k(l, nk, cb);
         return;
     } else if (strategy == 1) {
-        /* The contents of two clusters: the busiest (or a random one) and
-         * one it shares a split connection with (or a random one). */
+        /* The contents of two or three clusters: the busiest (or a random
+         * one), one it shares a split connection with (or a random one),
+         * and half the time a third one at random (below). */
         uint32_t ca = below(l, l->nc);
         if (p->weights.balance > 0 && below(l, 2)) {
             double best = -1;

@@ -20,6 +20,11 @@ struct smo__cbc_cfg {
     int64_t search_threads; /* threads of the placement search (0: 1) */
 };
 
+/* What the placement search did (cbc_search.c). */
+struct smo__search_stats {
+    uint64_t rounds, anneal_steps, lns_iterations, improvements;
+};
+
 /* What happened, for the plugin's log line. */
 struct smo__cbc_stats {
     int cols, rows;
@@ -30,9 +35,7 @@ struct smo__cbc_stats {
     bool used_warm;  /* the answer is the warm start's */
     bool enumerated; /* solved by enumerating every assignment */
     int dp_clusters; /* scaling: clusters solved by dynamic programming */
-    int lns_iterations, lns_improvements;
-    uint64_t anneal_steps;
-    int search_rounds;
+    struct smo__search_stats search; /* placement: before or instead of CBC */
 };
 
 /* Tie-breaking terms (docs/solvers.md, "Ties"): small enough to matter only
@@ -83,9 +86,6 @@ double smo__now_ms(void);
  * `stop_when_idle`, after a dozen rounds in a row find nothing): `assign`
  * becomes the best found. 0, or -1 out of memory. */
 #define SMO__SEARCH_THREADS_MAX 16
-struct smo__search_stats {
-    uint64_t rounds, anneal_steps, lns_iterations, improvements;
-};
 int smo__cbc_search(const struct smo_place_problem *p, int32_t *assign,
                     double until, bool stop_when_idle, uint32_t threads,
                     struct smo__search_stats *st);

@@ -710,22 +710,17 @@ int smo__cbc_place(const struct smo__cbc_cfg *cfg,
      * time before the full model on mid-sized problems (CBC's own search
      * needs a good start there); for a tenth on small ones, which CBC
      * then often proves optimal at once (its start decides how fast). */
-    struct smo__search_stats sst;
-    memset(&sst, 0, sizeof sst);
+    struct smo__search_stats *sst = &stats->search;
     if (have_warm) {
         double until = !full                ? deadline - (double)limit * 0.02
                        : nx > FULL_DIRECT_X ? t0 + 0.8 * (double)limit
                                             : t0 + 0.1 * (double)limit;
         if (smo__cbc_search(p, warm, until, full && nx <= FULL_DIRECT_X,
-                            (uint32_t)cfg->search_threads, &sst)) {
+                            (uint32_t)cfg->search_threads, sst)) {
             rc = SMO_ENOMEM;
             goto out;
         }
         warm_obj = smo__greedy_objective(p, warm, NULL);
-        stats->lns_iterations = (int)sst.lns_iterations;
-        stats->lns_improvements = (int)sst.improvements;
-        stats->anneal_steps = sst.anneal_steps;
-        stats->search_rounds = (int)sst.rounds;
     }
     bool have_cbc = false;
     if (full) {
@@ -822,10 +817,12 @@ int smo__cbc_place(const struct smo__cbc_cfg *cfg,
         r->status = SMO_SOLVE_FEASIBLE;
         if (!full)
             snprintf(r->reason, sizeof r->reason,
-                     "annealing and neighbourhood search (%d subproblems, "
-                     "%d improvements) "
-                     "%s; gap against a simple bound",
-                     (int)sst.lns_iterations, (int)sst.improvements,
+                     "annealing and neighbourhood search (%llu rounds, %llu "
+                     "subproblems, %llu improvements) %s; gap against a "
+                     "simple bound",
+                     (unsigned long long)sst->rounds,
+                     (unsigned long long)sst->lns_iterations,
+                     (unsigned long long)sst->improvements,
                      smo__now_ms() >= deadline - (double)limit * 0.02
                          ? "stopped at the time limit"
                          : "found nothing better");

@@ -108,10 +108,14 @@ static int place(void *state, const struct smo_place_problem *p,
     int rc = smo__cbc_place(&c, p, r, &st);
     SMO_LOG_D(s->host, s->self,
               "placed %u services on %u clusters: %d columns, %d rows, "
-              "heuristic %.6g in %.1f ms, CBC %s%s, objective %.6g, bound "
-              "%.6g, %.1f ms (%.1f ms waiting)",
+              "heuristic %.6g in %.1f ms, search %llu rounds (%llu "
+              "subproblems, %llu improvements), CBC %s%s, objective %.6g, "
+              "bound %.6g, %.1f ms (%.1f ms waiting)",
               p->n_services, p->n_clusters, st.cols, st.rows, st.warm_objective,
-              st.warm_ms, outcome_name(st.outcome),
+              st.warm_ms, (unsigned long long)st.search.rounds,
+              (unsigned long long)st.search.lns_iterations,
+              (unsigned long long)st.search.improvements,
+              outcome_name(st.outcome),
               st.enumerated  ? " (every assignment tried)"
               : st.used_warm ? " (heuristic kept)"
                              : "",

@@ -44,7 +44,7 @@ struct ctx {
      * demand and valid until any unit moves: the swap pass asks for the
      * same rows over and over. */
     double *rows;    /* nu x nc */
-    uint64_t *stamp; /* unit -> epoch its row was computed at */
+    uint64_t *stamp; /* unit -> epoch + 1 its row was computed at (0: none) */
     uint64_t epoch;  /* bumped by every move */
 };
 
