@@ -113,8 +113,7 @@ void smo__reply_err(struct smo__reply *r, int code, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    r->st.code = code < 0 ? code : SMO_EIO;
-    vsnprintf(r->st.msg, sizeof r->st.msg, fmt, ap);
+    smo_status_vset(&r->st, code < 0 ? code : SMO_EIO, fmt, ap);
     va_end(ap);
     complete(r);
 }
@@ -128,8 +127,7 @@ void smo__reply_err_detail(struct smo__reply *r, int code, json_t *detail,
     }
     va_list ap;
     va_start(ap, fmt);
-    r->st.code = code < 0 ? code : SMO_EIO;
-    vsnprintf(r->st.msg, sizeof r->st.msg, fmt, ap);
+    smo_status_vset(&r->st, code < 0 ? code : SMO_EIO, fmt, ap);
     va_end(ap);
     r->result = detail;
     complete(r);

@@ -128,6 +128,23 @@ static inline void smo_utf8_cut(char *s)
         s[i - 1] = '\0';
 }
 
+/** smo_status_set() with a va_list: the message is cut to the buffer at a
+ *  character boundary. */
+static inline int smo_status_vset(smo_status *st, int code, const char *fmt,
+                                  va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static inline int smo_status_vset(smo_status *st, int code, const char *fmt,
+                                  va_list ap)
+{
+    if (st) {
+        st->code = code;
+        int n = vsnprintf(st->msg, sizeof st->msg, fmt, ap);
+        if (n >= (int)sizeof st->msg)
+            smo_utf8_cut(st->msg);
+    }
+    return code;
+}
+
 /** Set code and a printf-formatted message; returns `code` for tail calls:
  *  `return smo_status_set(st, SMO_EINVAL, "bad %s", x);` A NULL `st` is
  *  allowed (the message is dropped). */
@@ -135,15 +152,10 @@ static inline int smo_status_set(smo_status *st, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static inline int smo_status_set(smo_status *st, int code, const char *fmt, ...)
 {
-    if (st) {
-        va_list ap;
-        st->code = code;
-        va_start(ap, fmt);
-        int n = vsnprintf(st->msg, sizeof st->msg, fmt, ap);
-        va_end(ap);
-        if (n >= (int)sizeof st->msg)
-            smo_utf8_cut(st->msg);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    smo_status_vset(st, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
