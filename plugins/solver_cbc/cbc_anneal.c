@@ -4,11 +4,11 @@
  *
  * Why: the heuristic's descent and the neighbourhood search both stop in
  * a local optimum that depends on where they start. Moving or swapping
- * one unit is scored here in a few dozen nanoseconds (loads, the unit's
- * connections and the three busiest clusters are kept incrementally), and
- * accepting some worse steps lets the walk leave that basin: the rounds
- * took 50 x 8 from 1.9-5.6 % above the best known placement to within
- * 0.2 % (docs/benchmarks.md).
+ * one unit, or moving a connected block of units, is scored here in a few
+ * dozen nanoseconds (loads, the units' connections and the three busiest
+ * clusters are kept incrementally), and accepting some worse steps lets
+ * the walk leave that basin: the rounds took 50 x 8 from 1.9-5.6 % above
+ * the best known placement to within 0.2 % (docs/benchmarks.md).
  *
  * Capacities are soft during the walk (excess costs `penalty` per core,
  * GiB or quarter GPU: crossing a full cluster is what swaps alone cannot
@@ -26,7 +26,8 @@
 #define EPS 1e-9
 #define GIB 1073741824.0
 
-#define STEPS_PER 100      /* steps per unit and cluster */
+#define STEPS_PER 300      /* steps per unit and cluster */
+#define BLOCK_MAX 12       /* units in a block move, at most */
 #define STEPS_MAX 40000000 /* at most */
 #define CALIBRATE 4096     /* steps timed to fit the rest */
 
@@ -45,6 +46,8 @@ struct sa {
     uint32_t top[3];
     double topv[3];
     uint64_t rng;
+    uint32_t *blk;         /* scratch: the block being moved */
+    uint32_t *mark, stamp; /* unit in the block when mark == stamp */
 };
 
 static uint64_t rnd(struct sa *s)
@@ -186,6 +189,8 @@ static void sa_free(struct sa *s)
     free(s->cpu);
     free(s->mem);
     free(s->gpu);
+    free(s->blk);
+    free(s->mark);
 }
 
 static int sa_init(struct sa *s, const struct smo_place_problem *p,
@@ -207,8 +212,10 @@ static int sa_init(struct sa *s, const struct smo_place_problem *p,
     s->cpu = calloc(nc + 1, sizeof *s->cpu);
     s->mem = calloc(nc + 1, sizeof *s->mem);
     s->gpu = calloc(nc + 1, sizeof *s->gpu);
-    if (!s->bstart || !s->bnd || !s->lin || !s->at || !s->best || !s->cpu ||
-        !s->mem || !s->gpu)
+    s->blk = malloc((nu + 1) * sizeof *s->blk);
+    s->mark = calloc(nu + 1, sizeof *s->mark);
+    if (!s->blk || !s->mark || !s->bstart || !s->bnd || !s->lin || !s->at ||
+        !s->best || !s->cpu || !s->mem || !s->gpu)
         return -1;
     /* The unit graph; and each unit's bounded connections to others. */
     struct smo__unit_graph g = {0};
@@ -258,15 +265,98 @@ static int sa_init(struct sa *s, const struct smo_place_problem *p,
     return 0;
 }
 
-/* One attempt at temperature t: a move of a random unit to a random
- * allowed cluster, or (one time in three) a swap of two units on
- * different clusters. Returns the change of the objective made (0 when
- * nothing was done). */
+/* A block of units moved together: from unit x, breadth-first over its
+ * connections, the units on its cluster (2 to BLOCK_MAX of them), to
+ * cluster k. Why: the best placements differ by whole parts of modules
+ * changing clusters, often in a cycle through several clusters; one unit
+ * at a time, each step of such a change splits connections and is
+ * refused once the walk is cold (this move took 100 x 12 from one run in
+ * six within 1 % of the best known placement to nine in ten,
+ * docs/benchmarks.md). Returns the change made, 0 when nothing was. */
+static double block_move(struct sa *s, double t, uint64_t r)
+{
+    const struct smo_place_weights *w = &s->p->weights;
+    uint32_t nu = s->nu, nc = s->nc;
+    uint32_t x = (uint32_t)(r % nu);
+    uint32_t from = (uint32_t)s->at[x];
+    uint32_t k = (uint32_t)((r >> 24) % nc);
+    uint32_t lim = 2 + (uint32_t)((r >> 48) % (BLOCK_MAX - 1));
+    if (k == from)
+        return 0;
+    if (++s->stamp == 0) {
+        memset(s->mark, 0, nu * sizeof *s->mark);
+        s->stamp = 1;
+    }
+    uint32_t n = 0, head = 0;
+    s->blk[n++] = x;
+    s->mark[x] = s->stamp;
+    while (head < n && n < lim) {
+        uint32_t y = s->blk[head++];
+        for (uint32_t i = s->nstart[y]; i < s->nstart[y + 1] && n < lim; i++) {
+            uint32_t g = s->nb[i];
+            if (s->mark[g] != s->stamp && (uint32_t)s->at[g] == from) {
+                s->mark[g] = s->stamp;
+                s->blk[n++] = g;
+            }
+        }
+    }
+    if (n < 2)
+        return 0;
+    double dc = 0, dm = 0, dg = 0, lin = 0, net = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t b = s->blk[j];
+        if (!s->u.allowed[(size_t)b * nc + k])
+            return 0;
+        dc += s->u.cpu[b];
+        dm += s->u.mem[b];
+        dg += s->u.gpu[b];
+        lin += s->lin[(size_t)b * nc + k] - s->lin[(size_t)b * nc + from];
+        for (uint32_t i = s->nstart[b]; i < s->nstart[b + 1]; i++) {
+            uint32_t g = s->nb[i];
+            if (s->mark[g] != s->stamp) /* inside the block: unchanged */
+                net += s->nmult[i] *
+                       ((s->at[g] != (int32_t)k) - (s->at[g] != (int32_t)from));
+        }
+    }
+    double ex =
+        over_delta(s, k, dc, dm, dg) + over_delta(s, from, -dc, -dm, -dg);
+    double d = lin + s->penalty * ex + w->net * net +
+               w->balance * (peak_with(s, from, -dc, k, dc) - s->topv[0]);
+    if (d > 0 && unit01(s) >= exp(-d / t))
+        return 0;
+    /* The bounds, with the whole block on k. */
+    bool ok = true;
+    for (uint32_t j = 0; j < n; j++)
+        s->at[s->blk[j]] = (int32_t)k;
+    for (uint32_t j = 0; j < n && ok; j++) {
+        uint32_t b = s->blk[j];
+        ok = s->bstart[b] == s->bstart[b + 1] ||
+             latency_ok(s, b, k, UINT32_MAX, 0);
+    }
+    for (uint32_t j = 0; j < n; j++)
+        s->at[s->blk[j]] = (int32_t)from;
+    if (!ok)
+        return 0;
+    for (uint32_t j = 0; j < n; j++)
+        place(s, s->blk[j], k);
+    s->excess += ex;
+    if (s->excess < 1e-9)
+        s->excess = 0;
+    refresh_top(s);
+    return d;
+}
+
+/* One attempt at temperature t: one time in two a block move, else a move
+ * of a random unit to a random allowed cluster or (one time in three) a
+ * swap of two units on different clusters. Returns the change of the
+ * objective made (0 when nothing was done). */
 static double attempt(struct sa *s, double t)
 {
     const struct smo_place_weights *w = &s->p->weights;
     uint32_t nu = s->nu, nc = s->nc;
     uint64_t r = rnd(s);
+    if ((r >> 56) % 2 == 0)
+        return block_move(s, t, rnd(s));
     uint32_t x = (uint32_t)(r % nu);
     uint32_t from = (uint32_t)s->at[x];
     double peak0 = s->topv[0];

@@ -30,6 +30,8 @@
 #define F_START   8
 #define F_PAIR    40    /* free units when clusters exchange their units */
 #define K_MAX     3     /* candidate clusters per subproblem */
+#define K_BLOCKS  5     /* clusters whose units move in blocks */
+#define G_MAX     12    /* units in such a block, at most */
 #define SUB_NODES 20000 /* node limit of a subproblem's search */
 /* Attempts without improvement before giving up, in units of the base
  * allowance in smo__cbc_lns(). */
@@ -51,6 +53,8 @@ struct lns {
     int32_t *kpos; /* cluster -> position in K, -1 */
     uint32_t *F, *K;
     uint32_t *ebuf; /* service edges touching F */
+    uint32_t *grp;  /* position in F -> its group (moves as one) */
+    uint32_t ng;    /* groups; 0: each unit on its own */
 };
 
 static uint64_t rnd(struct lns *l)
@@ -83,6 +87,7 @@ static void lns_free(struct lns *l)
     free(l->F);
     free(l->K);
     free(l->ebuf);
+    free(l->grp);
 }
 
 static int lns_init(struct lns *l, const struct smo_place_problem *p,
@@ -112,8 +117,10 @@ static int lns_init(struct lns *l, const struct smo_place_problem *p,
     l->F = malloc((nu + 1) * sizeof *l->F);
     l->K = malloc((nc + 1) * sizeof *l->K);
     l->ebuf = malloc((ne + 1) * sizeof *l->ebuf);
-    if (r || !l->mstart || !l->members || !l->at || !l->cpu || !l->mem ||
-        !l->gpu || !l->fpos || !l->kpos || !l->F || !l->K || !l->ebuf)
+    l->grp = malloc((nu + 1) * sizeof *l->grp);
+    if (r || !l->grp || !l->mstart || !l->members || !l->at || !l->cpu ||
+        !l->mem || !l->gpu || !l->fpos || !l->kpos || !l->F || !l->K ||
+        !l->ebuf)
         return -1;
     /* Members of each unit. */
     for (uint32_t s = 0; s < p->n_services; s++)
@@ -178,13 +185,57 @@ static int split_edge(struct lns *l, uint32_t *a, uint32_t *b)
     return 0;
 }
 
+/* Strategy 3: the units of K_BLOCKS clusters joined by split connections,
+ * in blocks (connected, on one cluster, up to G_MAX units) that each move
+ * as one. Why: the best placements differ from the ones the other
+ * strategies stop at by whole parts of modules changing clusters in a
+ * cycle through four or five clusters; unit by unit that is far too many
+ * units for the exact search, block by block it is a dozen. */
+static void blocks(struct lns *l, uint32_t *nf, uint32_t *nk)
+{
+    add_k(l, nk, (int32_t)below(l, l->nc));
+    for (int tries = 0; tries < 256 && *nk < K_BLOCKS; tries++) {
+        uint32_t x = below(l, l->nu);
+        uint32_t deg = l->nstart[x + 1] - l->nstart[x];
+        if (deg && l->kpos[l->at[x]] >= 0)
+            add_k(l, nk, l->at[l->nb[l->nstart[x] + below(l, deg)]]);
+    }
+    while (*nk < K_BLOCKS && *nk < l->nc)
+        add_k(l, nk, (int32_t)below(l, l->nc));
+    uint32_t off = below(l, l->nu);
+    for (uint32_t i = 0; i < l->nu; i++) {
+        uint32_t x = (off + i) % l->nu;
+        if (l->kpos[l->at[x]] < 0 || l->fpos[x] >= 0)
+            continue;
+        uint32_t g = l->ng++, head = *nf, lim = *nf + G_MAX;
+        l->grp[*nf] = g;
+        add_f(l, nf, x);
+        while (head < *nf && *nf < lim) {
+            uint32_t y = l->F[head++];
+            for (uint32_t e = l->nstart[y]; e < l->nstart[y + 1] && *nf < lim;
+                 e++) {
+                uint32_t z = l->nb[e];
+                if (l->fpos[z] < 0 && l->at[z] == l->at[y]) {
+                    l->grp[*nf] = g;
+                    add_f(l, nf, z);
+                }
+            }
+        }
+    }
+}
+
 /* Choose the free units F and the clusters K they may go to. */
 static void neighbourhood(struct lns *l, int strategy, uint32_t want,
                           uint32_t *nf, uint32_t *nk)
 {
     const struct smo_place_problem *p = l->p;
     *nf = *nk = 0;
+    l->ng = 0;
     uint32_t a, b;
+    if (strategy == 3) {
+        blocks(l, nf, nk);
+        return;
+    }
     if (strategy == 0 && split_edge(l, &a, &b)) {
         /* A region of the connection graph around a split connection,
          * between the two clusters it joins: a cut again. */
@@ -310,34 +361,42 @@ static void move_unit(struct lns *l, uint32_t f, int32_t to)
     l->gpu[to] += l->u.gpu[f];
 }
 
-/* The subproblem by depth-first search (cbc_sub.c): 1 when it found a
- * better placement of F (applied), 0 when not, -1 out of memory. `lin` is
- * each unit's cost per candidate, NAN where not allowed; the first `nedge`
- * of l->ebuf are the connections touching F. */
+/* The subproblem by depth-first search (cbc_sub.c), over the groups of F
+ * (each unit its own group when l->ng is 0): 1 when it found a better
+ * placement of F (applied), 0 when not, -1 out of memory. `ulin` is each
+ * unit's cost per candidate, NAN where not allowed; the first `nedge` of
+ * l->ebuf are the connections touching F. */
 static int solve_by_search(struct lns *l, uint32_t nf, uint32_t nk,
-                           const double *lin, uint32_t nedge, bool *optimal)
+                           const double *ulin, uint32_t nedge, bool *optimal)
 {
     const struct smo_place_problem *p = l->p;
     uint32_t nc = l->nc;
+    if (!l->ng)
+        for (uint32_t i = 0; i < nf; i++)
+            l->grp[i] = l->ng++;
+    uint32_t ng = l->ng;
     size_t nadj = 0;
     for (uint32_t i = 0; i < nf; i++)
         nadj += l->nstart[l->F[i] + 1] - l->nstart[l->F[i]];
-    double *need = malloc(((size_t)nf * 3 + 1) * sizeof *need);
+    double *lin = calloc((size_t)ng * nk + 1, sizeof *lin);
+    double *need = calloc((size_t)ng * 3 + 1, sizeof *need);
     double *cap = malloc(((size_t)nk * 3 + 1) * sizeof *cap);
     double *fu = malloc((nk + 1) * sizeof *fu);
     double *pc = malloc((nk + 1) * sizeof *pc);
-    uint32_t *estart = calloc(nf + 1, sizeof *estart);
+    uint32_t *gstart = calloc(ng + 2, sizeof *gstart);
+    uint32_t *gmem = malloc((nf + 1) * sizeof *gmem);
+    uint32_t *estart = calloc(ng + 1, sizeof *estart);
     uint32_t *eto = malloc((nadj + 1) * sizeof *eto);
     double *ew = malloc((nadj + 1) * sizeof *ew);
     uint32_t *bpair = malloc(((size_t)nedge * 2 + 1) * sizeof *bpair);
     uint8_t *bok = malloc((size_t)nedge * nk * nk + 1);
-    uint32_t *curj = malloc((nf + 1) * sizeof *curj);
-    uint32_t *best = malloc((nf + 1) * sizeof *best);
+    uint32_t *curj = malloc((ng + 1) * sizeof *curj);
+    uint32_t *best = malloc((ng + 1) * sizeof *best);
     int rc = -1;
-    if (!need || !cap || !fu || !pc || !estart || !eto || !ew || !bpair ||
-        !bok || !curj || !best)
+    if (!lin || !need || !cap || !fu || !pc || !gstart || !gmem || !estart ||
+        !eto || !ew || !bpair || !bok || !curj || !best)
         goto out;
-    struct smo__sub s = {.nf = nf,
+    struct smo__sub s = {.nf = ng,
                          .nk = nk,
                          .lin = lin,
                          .need = need,
@@ -352,20 +411,48 @@ static int solve_by_search(struct lns *l, uint32_t nf, uint32_t nk,
                          .cur = curj,
                          .best = best,
                          .max_nodes = SUB_NODES};
-    for (uint32_t i = 0; i < nf; i++) {
-        uint32_t f = l->F[i];
-        need[3 * i] = l->u.cpu[f];
-        need[3 * i + 1] = l->u.mem[f] / GIB;
-        need[3 * i + 2] = l->u.gpu[f];
-        curj[i] = (uint32_t)l->kpos[l->at[f]];
-        estart[i + 1] = estart[i];
-        if (p->weights.net > 0)
-            for (uint32_t x = l->nstart[f]; x < l->nstart[f + 1]; x++)
-                if (l->fpos[l->nb[x]] >= 0) {
-                    eto[estart[i + 1]] = (uint32_t)l->fpos[l->nb[x]];
-                    ew[estart[i + 1]++] = p->weights.net * l->nmult[x];
+    /* Members of each group. */
+    for (uint32_t i = 0; i < nf; i++)
+        gstart[l->grp[i] + 2]++;
+    for (uint32_t g = 0; g < ng; g++)
+        gstart[g + 2] += gstart[g + 1];
+    for (uint32_t i = 0; i < nf; i++)
+        gmem[gstart[l->grp[i] + 1]++] = i;
+    /* A group's columns, demand and connections to other groups are its
+     * members'; nothing to search when no group has a choice. */
+    rc = 0;
+    bool choice = false;
+    for (uint32_t g = 0; g < ng; g++) {
+        uint32_t any = 0;
+        for (uint32_t j = 0; j < nk; j++) {
+            double v = 0;
+            for (uint32_t m = gstart[g]; m < gstart[g + 1]; m++)
+                v += ulin[(size_t)gmem[m] * nk + j];
+            lin[(size_t)g * nk + j] = v;
+            any += !isnan(v);
+        }
+        if (!any)
+            goto out;
+        choice |= any > 1;
+        estart[g + 1] = estart[g];
+        for (uint32_t m = gstart[g]; m < gstart[g + 1]; m++) {
+            uint32_t f = l->F[gmem[m]];
+            need[3 * g] += l->u.cpu[f];
+            need[3 * g + 1] += l->u.mem[f] / GIB;
+            need[3 * g + 2] += l->u.gpu[f];
+            curj[g] = (uint32_t)l->kpos[l->at[f]];
+            if (p->weights.net > 0)
+                for (uint32_t x = l->nstart[f]; x < l->nstart[f + 1]; x++) {
+                    int32_t o = l->fpos[l->nb[x]];
+                    if (o >= 0 && l->grp[o] != g) {
+                        eto[estart[g + 1]] = l->grp[o];
+                        ew[estart[g + 1]++] = p->weights.net * l->nmult[x];
+                    }
                 }
+        }
     }
+    if (!choice)
+        goto out;
     /* Capacity and utilisation of the candidates once F is taken off. */
     for (uint32_t j = 0; j < nk; j++) {
         uint32_t k = l->K[j];
@@ -390,13 +477,16 @@ static int solve_by_search(struct lns *l, uint32_t nf, uint32_t nk,
             if (l->kpos[c] < 0 && util(l, c) > s.peak_floor)
                 s.peak_floor = util(l, c);
     }
+    /* Bounded connections between groups (inside one, both ends share a
+     * cluster: always within the bound). */
     for (uint32_t x = 0; p->latency_ms && x < nedge; x++) {
         const struct smo_place_edge *e = &p->edges[l->ebuf[x]];
         uint32_t a = l->u.of[e->s], b = l->u.of[e->t];
-        if (e->max_latency_ms < 0 || l->fpos[a] < 0 || l->fpos[b] < 0)
+        if (e->max_latency_ms < 0 || l->fpos[a] < 0 || l->fpos[b] < 0 ||
+            l->grp[l->fpos[a]] == l->grp[l->fpos[b]])
             continue;
-        bpair[2 * s.nbound] = (uint32_t)l->fpos[a];
-        bpair[2 * s.nbound + 1] = (uint32_t)l->fpos[b];
+        bpair[2 * s.nbound] = l->grp[l->fpos[a]];
+        bpair[2 * s.nbound + 1] = l->grp[l->fpos[b]];
         for (uint32_t ja = 0; ja < nk; ja++)
             for (uint32_t jb = 0; jb < nk; jb++)
                 bok[((size_t)s.nbound * nk + ja) * nk + jb] =
@@ -407,13 +497,16 @@ static int solve_by_search(struct lns *l, uint32_t nf, uint32_t nk,
     rc = smo__sub_solve(&s);
     if (rc > 0)
         for (uint32_t i = 0; i < nf; i++)
-            move_unit(l, l->F[i], (int32_t)l->K[best[i]]);
+            move_unit(l, l->F[i], (int32_t)l->K[best[l->grp[i]]]);
     *optimal = s.finished;
 out:
+    free(lin);
     free(need);
     free(cap);
     free(fu);
     free(pc);
+    free(gstart);
+    free(gmem);
     free(estart);
     free(eto);
     free(ew);
@@ -520,7 +613,7 @@ void smo__cbc_lns(const struct smo_place_problem *p, int32_t *assign,
     while (trial && saved && sc && stall < stall_max &&
            smo__now_ms() < deadline_ms) {
         uint32_t nf, nk;
-        int strategy = (int)(st->iterations % 3);
+        int strategy = (int)(st->iterations % 4);
         neighbourhood(&l, strategy, want, &nf, &nk);
         st->iterations++;
         memcpy(saved, l.at, nu * sizeof *saved);
@@ -530,7 +623,7 @@ void smo__cbc_lns(const struct smo_place_problem *p, int32_t *assign,
         bool optimal = false;
         int better = nf ? solve_sub(&l, nf, nk, &optimal) : 0;
         clear_sets(&l, nf, nk);
-        if (nf && strategy != 1) {
+        if (nf && (strategy == 0 || strategy == 2)) {
             st->subproblems_optimal += optimal;
             /* Larger neighbourhoods while they solve to the end. */
             if (optimal && want < F_MAX && want < nu)

@@ -91,11 +91,11 @@ int smo__cbc_search(const struct smo_place_problem *p, int32_t *assign,
                     struct smo__search_stats *st);
 
 /* Simulated annealing from the feasible `assign` (moves and swaps of
- * units, capacities soft during the walk, only feasible states kept, a
- * step count fixed by the size and cut to the time left; `seed` varies the
- * walk): `assign` becomes the best feasible placement of the walk's cold
- * half, better than the start or not (a new start for the neighbourhood
- * search; `improved` says which). 0, or -1 out of memory. */
+ * units, moves of connected blocks of units, capacities soft during the walk,
+ * only feasible states kept, a step count fixed by the size and cut to the time
+ * left; `seed` varies the walk): `assign` becomes the best feasible placement
+ * of the walk's cold half, better than the start or not (a new start for the
+ * neighbourhood search; `improved` says which). 0, or -1 out of memory. */
 struct smo__anneal_stats {
     uint64_t steps, accepted;
     bool improved;
