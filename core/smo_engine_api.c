@@ -762,11 +762,89 @@ struct list_ctx {
     uint64_t gen;
 };
 
+/* A graph.list store read and the calls that joined it (each with the
+ * entity tag it holds, or NULL). */
+struct joiner {
+    struct smo__reply *reply;
+    char *etag;
+};
+struct smo__read_flight {
+    struct list_ctx c; /* first: the store read's callback argument */
+    struct smo__engine *e;
+    struct smo__read_flight *next;
+    struct joiner *j;
+    size_t nj, capj;
+};
+
+static struct smo__read_flight *flight_find(struct smo__engine *e,
+                                            const char *key)
+{
+    /* A follower's graphs change under it (another daemon writes the
+     * store) without a write count here: each of its reads is its own. */
+    if (smo__engine_follower(e))
+        return NULL;
+    for (struct smo__read_flight *f = e->flights; f; f = f->next)
+        if (f->c.gen == e->graph_gen && !strcmp(f->c.cache_key, key))
+            return f;
+    return NULL;
+}
+
+static int flight_join(struct smo__read_flight *f, struct smo__reply *reply,
+                       const json_t *params)
+{
+    if (f->nj == f->capj) {
+        size_t cap = f->capj ? 2 * f->capj : 8;
+        struct joiner *nj = realloc(f->j, cap * sizeof *nj);
+        if (!nj)
+            return -1;
+        f->j = nj;
+        f->capj = cap;
+    }
+    const char *tag = json_string_value(json_object_get(params, "etag"));
+    f->j[f->nj].reply = reply;
+    f->j[f->nj].etag = tag ? strdup(tag) : NULL;
+    f->nj++;
+    return 0;
+}
+
+/* The read is over: out of the engine's list (when the engine is still
+ * the one it started on), the joiners answered like the first caller
+ * (`res` NULL: with the error), then freed. */
+static void flight_end(struct smo__read_flight *f, const smo_status *st,
+                       const json_t *res)
+{
+    struct smo__engine *e = E(f->c.rt);
+    if (e == f->e)
+        for (struct smo__read_flight **pp = &e->flights; *pp; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+    const char *tag =
+        res ? json_string_value(json_object_get(res, "_etag")) : NULL;
+    for (size_t i = 0; i < f->nj; i++) {
+        struct joiner *j = &f->j[i];
+        if (!res)
+            smo__reply_err(j->reply, st->code, "%s", st->msg);
+        else if (tag && j->etag && !strcmp(tag, j->etag))
+            smo__reply_ok(j->reply, json_pack("{s:b, s:s}", "not_modified", 1,
+                                              "_etag", tag));
+        else
+            smo__reply_ok(j->reply, json_deep_copy(res));
+        free(j->etag);
+    }
+    free(f->j);
+    free(f->c.cache_key);
+    free(f);
+}
+
 static void on_graphs(void *arg, const smo_status *st, json_t *items)
 {
     struct list_ctx *c = arg;
+    struct smo__read_flight *f = (struct smo__read_flight *)c;
     if (st->code) {
         smo__reply_err(c->reply, st->code, "%s", st->msg);
+        flight_end(f, st, NULL);
     } else {
         json_t *out = json_array();
         size_t i;
@@ -781,12 +859,12 @@ static void on_graphs(void *arg, const smo_status *st, json_t *items)
                 out, smo__graph_public(o && o->graph ? o->graph : g, NULL));
         }
         json_t *res = json_pack("{s:o}", "graphs", out);
+        struct smo__reply *reply = c->reply;
         cache_store(E(c->rt), c->cache_key, c->gen, res);
-        smo__reply_ok(c->reply, res);
+        flight_end(f, st, res); /* frees c */
+        smo__reply_ok(reply, res);
     }
     json_decref(items);
-    free(c->cache_key);
-    free(c);
 }
 
 static void m_list(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
@@ -801,19 +879,32 @@ static void m_list(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
     read_key(rt, key, sizeof key, "list", project, NULL);
     if (cache_answer(E(rt), key, params, reply))
         return;
+    struct smo__read_flight *fl = flight_find(E(rt), key);
+    if (fl && flight_join(fl, reply, params) == 0)
+        return;
+    fl = calloc(1, sizeof *fl);
+    char *ckey = strdup(key);
+    if (!fl || !ckey) {
+        free(fl);
+        free(ckey);
+        smo__reply_err(reply, SMO_ENOMEM, "out of memory");
+        return;
+    }
     json_t *f = project ? json_pack("{s:s}", "project", project) : NULL;
-    struct list_ctx *c = calloc(1, sizeof *c);
+    struct list_ctx *c = &fl->c;
     c->rt = rt;
     c->reply = reply;
-    c->cache_key = strdup(key);
+    c->cache_key = ckey;
     c->gen = E(rt)->graph_gen;
+    fl->e = E(rt);
+    fl->next = fl->e->flights;
+    fl->e->flights = fl;
     smo_status s;
     smo_status_clear(&s);
     if (st->plugin->ops.store.list(st->state, SMO_COLL_GRAPH, f, on_graphs, c,
                                    &s)) {
         smo__reply_err(reply, s.code, "%s", s.msg);
-        free(c->cache_key);
-        free(c);
+        flight_end(fl, &s, NULL);
     }
     json_decref(f);
 }

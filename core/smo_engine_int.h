@@ -12,6 +12,7 @@
 #include "smo_rt.h"
 
 struct smo__op;
+struct smo__read_flight;
 
 /* Capacity set aside on a cluster by an operation between its placement
  * and the moment the executor's inventory accounts for the release. */
@@ -82,6 +83,11 @@ struct smo__engine {
      * graph write; `graph_gen` counts writes so that a read that raced
      * with one is not cached. */
     json_t *read_cache;
+    /* graph.list store reads in flight (smo_engine_api.c): a read of the
+     * same key and write count joins one instead of starting another, so
+     * that a burst of clients on a cold cache costs one store read, not
+     * one each. Owned by the reads' callbacks. */
+    struct smo__read_flight *flights;
     /* Cluster snapshots recorded by inventory steps: name -> [ms, ready].
      * A cluster is recorded again after CLUSTER_RECORD_MS or when its
      * readiness changes, not at every deploy. */

@@ -634,7 +634,12 @@ static void respond_cached(struct pending *p, json_t *result)
     snprintf(tag, sizeof tag, "%s",
              json_string_value(json_object_get(result, "_etag")));
     json_t *kept = json_object_get(s->bodies, key);
-    if (json_is_true(json_object_get(result, "not_modified")) && kept) {
+    /* Not modified, or a full answer whose tag is the kept body's (calls
+     * that started before the body was kept): the kept body, no new
+     * serialisation. */
+    if (kept &&
+        (json_is_true(json_object_get(result, "not_modified")) ||
+         !strcmp(tag, json_string_value(json_object_get(kept, "etag"))))) {
         send_tagged(req, tag, json_object_get(kept, "body"));
         json_decref(result);
         return;

@@ -295,6 +295,44 @@ class Lifecycle(Base):
         s.wait_op(r.json()["id"])
         self.assertEqual(s.graph("hello-world-graph")["status"], "Running")
 
+    def test_read_burst_on_a_cold_cache_reads_the_store_once(self):
+        s = self.smo
+        s.deploy("p", example("hello-world.yaml"))
+        s.deploy("p", example("my-webapp.yaml"))
+
+        def store_lists():
+            m = re.search(r'smo_store_calls_total\{op="list",result="ok"\} '
+                          r'(\d+)', s.get("/metrics").body)
+            return int(m.group(1)) if m else 0
+
+        # A write empties the caches; then 24 clients ask at once.
+        self.assertEqual(
+            s.post("/graphs/hello-world-graph/stop?wait=30").status, 200)
+        before = store_lists()
+        host, port = s.url().split("//")[1].rsplit(":", 1)
+        conns = [http.client.HTTPConnection(host, int(port), timeout=30)
+                 for _ in range(24)]
+        for c in conns:
+            c.connect()
+        for c in conns:  # all sent before any answer is read
+            c.request("GET", "/project/p/graphs")
+        answers = []
+        for c in conns:
+            r = c.getresponse()
+            answers.append((r.status, r.getheader("etag"), r.read()))
+            c.close()
+        self.assertEqual({a[0] for a in answers}, {200})
+        self.assertEqual(len({a[1] for a in answers}), 1)
+        self.assertEqual(len({a[2] for a in answers}), 1)
+        graphs = json.loads(answers[0][2])
+        self.assertEqual(sorted(g["name"] for g in graphs),
+                         ["hello-world-graph", "my-webapp-graph"])
+        self.assertEqual([g["status"] for g in graphs
+                          if g["name"] == "hello-world-graph"], ["Stopped"])
+        # One store read served them all (a few more are allowed when the
+        # requests straddle loop turns, never one per client).
+        self.assertLess(store_lists() - before, 6)
+
     def test_plan_is_a_dry_run(self):
         s = self.smo
         r = s.post("/graphs/plan", read(example("image-detection.yaml")),
