@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,10 @@ static void shutdown_done(struct smo_rt *rt)
     if (rt->watchdog_on) {
         uv_close((uv_handle_t *)&rt->watchdog, close_noop);
         rt->watchdog_on = false;
+    }
+    if (rt->trim_on) {
+        uv_close((uv_handle_t *)&rt->trim, close_noop);
+        rt->trim_on = false;
     }
     smo__log(5, "core", "all instances stopped; exiting");
 }
@@ -97,6 +102,23 @@ static void on_hup(uv_signal_t *s, int signum)
     if (rt->shutting_down)
         return;
     smo__rt_reload(rt, NULL);
+}
+
+/* glibc gives back to the kernel only the free top of each heap (past
+ * the 8 MiB threshold set in smo_main.c); what a large answer freed in
+ * the middle (listing thousands of operations builds hundreds of MB of
+ * JSON) stays in the process. Every TRIM_EVERY_MS, when more than
+ * TRIM_FREE_MIN is free, malloc_trim() returns those pages: the resident
+ * size goes back to what is in use (docs/benchmarks.md). */
+#define TRIM_EVERY_MS 30000
+#define TRIM_FREE_MIN ((size_t)32 << 20)
+
+static void on_trim(uv_timer_t *t)
+{
+    (void)t;
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks >= TRIM_FREE_MIN)
+        malloc_trim(0);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -231,6 +253,11 @@ int smo__daemon_run(const struct smo__daemon_opts *o)
                        every ? every : 1);
         rt->watchdog_on = true;
     }
+
+    uv_timer_init(rt->loop, &rt->trim);
+    uv_timer_start(&rt->trim, on_trim, TRIM_EVERY_MS, TRIM_EVERY_MS);
+    uv_unref((uv_handle_t *)&rt->trim); /* never keeps the loop alive */
+    rt->trim_on = true;
 
     struct smo__engine *engine = smo__engine_new(rt);
     smo__engine_methods_register(rt);

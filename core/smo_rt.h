@@ -87,7 +87,8 @@ struct smo_rt {
     /* Signals and systemd integration (smo_daemon.c). */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog;
-    bool signals_on, watchdog_on;
+    uv_timer_t trim; /* hands freed heap back to the kernel (smo_daemon.c) */
+    bool signals_on, watchdog_on, trim_on;
     void (*on_shutdown_done)(struct smo_rt *rt);
     struct smo__engine *engine; /* NULL in offline commands */
     smo_metric *m_reloads;

@@ -134,6 +134,9 @@ def main():
               "(%d Running), smod RSS %d KiB"
               % (len(graphs), sum(g["status"] == "Running" for g in graphs),
                  rss_kb(pid)))
+        # smod hands freed heap back every 30 s (smo_daemon.c, on_trim).
+        time.sleep(31)
+        print("31 s later: smod RSS %d KiB" % rss_kb(pid))
         s.stop()
 
         # Deploy/remove cycles on a fresh daemon: memory must stay flat.
