@@ -111,6 +111,13 @@ static const struct smo_config_field operation_fields[] = {
      NULL, EOFF(pending_window_ms),
      "how long capacity stays reserved after an install on an executor "
      "whose inventory lags behind"},
+    {"retention", SMO_CFG_DURATION, SMO_CFG_MAX, "30d", 0, 315360000000, NULL,
+     NULL, EOFF(op_retention_ms),
+     "finished operations older than this are deleted (each graph's "
+     "newest is kept); 0 keeps them all"},
+    {"prune_interval", SMO_CFG_DURATION, SMO_CFG_MIN | SMO_CFG_MAX, "1h", 1000,
+     86400000, NULL, NULL, EOFF(op_prune_every_ms),
+     "how often the leader applies the retention"},
     {"resume_on_start", SMO_CFG_BOOL, 0, "true", 0, 0, NULL, NULL,
      EOFF(resume_on_start),
      "resume the operations a previous run left unfinished"},

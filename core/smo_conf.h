@@ -46,6 +46,8 @@ struct smo__engine_cfg {
     /* engine.operations */
     int64_t step_timeout_ms;
     int64_t pending_window_ms;
+    int64_t op_retention_ms;   /* 0: operations kept forever */
+    int64_t op_prune_every_ms; /* how often the retention is applied */
     bool resume_on_start;
     bool leader_election;
     const char *executor;

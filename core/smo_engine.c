@@ -781,6 +781,7 @@ static void lead(struct smo__engine *e)
     smo_instance *store = smo__engine_store(e);
     smo__engine_sync_clusters(e->rt);
     smo__scale_start(e);
+    smo__prune_start(e);
     if (!smo__engine_cfg(e)->resume_on_start)
         return;
     json_t *f = json_pack("{s:b}", "unfinished", 1);
@@ -873,6 +874,7 @@ void smo__engine_stop(struct smo__engine *e, void (*done)(void *), void *arg)
 {
     e->stopping = true;
     smo__scale_stop(e);
+    smo__prune_stop(e);
     e->stop_done = done;
     e->stop_arg = arg;
     /* Operations waiting in the placement queue have no step in flight. */
@@ -904,6 +906,7 @@ void smo__engine_free(struct smo__engine *e)
     }
     smo__reservations_free(e);
     smo__scale_free(e);
+    smo__prune_free(e);
     json_decref(e->read_cache);
     json_decref(e->cluster_recorded);
     if (e->rt->engine == e)

@@ -13,6 +13,7 @@
 
 struct smo__op;
 struct smo__read_flight;
+struct smo__pruner;
 
 /* Capacity set aside on a cluster by an operation between its placement
  * and the moment the executor's inventory accounts for the release. */
@@ -96,6 +97,7 @@ struct smo__engine {
     size_t creating;
     uint64_t boot; /* random: entity tags never repeat across restarts */
     struct smo__scaler *scaler; /* the scaling loop (smo_engine_scale.c) */
+    struct smo__pruner *pruner; /* operations retention (smo_engine_prune.c) */
     /* Several daemons on one store: only the leader runs operations,
      * scaling and syncs (docs/operations.md, "High availability"). */
     bool campaign;  /* the store elects a leader */
@@ -202,6 +204,11 @@ void smo__step_dashboards_remove(struct smo__op *o, json_t *step);
 /** The scaling loop: metrics (init, with the engine), its timer (start,
  *  stop with the engine), graph.scaling (methods). */
 void smo__scale_init(struct smo__engine *e);
+/* Operations retention (smo_engine_prune.c): start on leading, stop with
+ * the engine, free with it (a store call in flight frees it later). */
+void smo__prune_start(struct smo__engine *e);
+void smo__prune_stop(struct smo__engine *e);
+void smo__prune_free(struct smo__engine *e);
 void smo__scale_start(struct smo__engine *e);
 void smo__scale_stop(struct smo__engine *e);
 void smo__scale_free(struct smo__engine *e);

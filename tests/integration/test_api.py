@@ -527,6 +527,42 @@ class Unavailable(unittest.TestCase):
             s.cleanup()
 
 
+class Retention(unittest.TestCase):
+    """engine.operations.retention: finished operations past it are
+    deleted, each graph's newest kept."""
+
+    def setUp(self):
+        self.smo = Smo(self, engine="  operations:\n    retention: 1s\n"
+                                    "    prune_interval: 1s\n").start()
+
+    def tearDown(self):
+        self.smo.cleanup()
+
+    def test_old_operations_are_pruned_but_each_graphs_newest_kept(self):
+        s = self.smo
+        ids = [s.deploy("p", example("hello-world.yaml")).json()["id"]]
+        for action in ("stop", "start"):
+            r = s.post("/graphs/hello-world-graph/%s?wait=30" % action)
+            self.assertEqual(r.status, 200, r)
+            ids.append(r.json()["id"])
+        ids.append(s.deploy("p", example("my-webapp.yaml")).json()["id"])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            left = sorted(o["id"] for o in s.get("/operations").json())
+            if len(left) <= 2:
+                break
+            time.sleep(0.2)
+        self.assertEqual(left, sorted([ids[2], ids[3]]))
+        self.assertEqual(s.get("/operations/" + ids[0]).status, 404)
+        self.assertEqual(s.get("/operations/" + ids[2]).json()["state"],
+                         "succeeded")
+        self.assertEqual(s.graph("hello-world-graph")["status"], "Running")
+        # The journal still drives new work.
+        r = s.post("/graphs/hello-world-graph/stop?wait=30")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(s.graph("hello-world-graph")["status"], "Stopped")
+
+
 class Auth(Base):
     api = ("      tokens:\n"
            "        - {name: ops, role: admin, token: %s}\n"
