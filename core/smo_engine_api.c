@@ -758,8 +758,6 @@ static void m_get(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
 struct list_ctx {
     struct smo_rt *rt;
     struct smo__reply *reply;
-    char *cache_key;
-    uint64_t gen;
 };
 
 /* A graph.list store read and the calls that joined it (each with the
@@ -769,8 +767,11 @@ struct joiner {
     char *etag;
 };
 struct smo__read_flight {
-    struct list_ctx c; /* first: the store read's callback argument */
-    struct smo__engine *e;
+    struct smo_rt *rt;
+    struct smo__reply *reply; /* the call that started the read */
+    char *cache_key;
+    uint64_t gen;          /* the engine's write count when it started */
+    struct smo__engine *e; /* the engine it started on */
     struct smo__read_flight *next;
     struct joiner *j;
     size_t nj, capj;
@@ -784,7 +785,7 @@ static struct smo__read_flight *flight_find(struct smo__engine *e,
     if (smo__engine_follower(e))
         return NULL;
     for (struct smo__read_flight *f = e->flights; f; f = f->next)
-        if (f->c.gen == e->graph_gen && !strcmp(f->c.cache_key, key))
+        if (f->gen == e->graph_gen && !strcmp(f->cache_key, key))
             return f;
     return NULL;
 }
@@ -813,7 +814,7 @@ static int flight_join(struct smo__read_flight *f, struct smo__reply *reply,
 static void flight_end(struct smo__read_flight *f, const smo_status *st,
                        const json_t *res)
 {
-    struct smo__engine *e = E(f->c.rt);
+    struct smo__engine *e = E(f->rt);
     if (e == f->e)
         for (struct smo__read_flight **pp = &e->flights; *pp; pp = &(*pp)->next)
             if (*pp == f) {
@@ -834,16 +835,15 @@ static void flight_end(struct smo__read_flight *f, const smo_status *st,
         free(j->etag);
     }
     free(f->j);
-    free(f->c.cache_key);
+    free(f->cache_key);
     free(f);
 }
 
 static void on_graphs(void *arg, const smo_status *st, json_t *items)
 {
-    struct list_ctx *c = arg;
-    struct smo__read_flight *f = (struct smo__read_flight *)c;
+    struct smo__read_flight *f = arg;
     if (st->code) {
-        smo__reply_err(c->reply, st->code, "%s", st->msg);
+        smo__reply_err(f->reply, st->code, "%s", st->msg);
         flight_end(f, st, NULL);
     } else {
         json_t *out = json_array();
@@ -854,14 +854,14 @@ static void on_graphs(void *arg, const smo_status *st, json_t *items)
             json_t *g = json_object_get(it, "doc");
             const char *opid =
                 json_string_value(json_object_get(g, "operation"));
-            struct smo__op *o = opid ? smo__op_find(E(c->rt), opid) : NULL;
+            struct smo__op *o = opid ? smo__op_find(E(f->rt), opid) : NULL;
             json_array_append_new(
                 out, smo__graph_public(o && o->graph ? o->graph : g, NULL));
         }
         json_t *res = json_pack("{s:o}", "graphs", out);
-        struct smo__reply *reply = c->reply;
-        cache_store(E(c->rt), c->cache_key, c->gen, res);
-        flight_end(f, st, res); /* frees c */
+        struct smo__reply *reply = f->reply;
+        cache_store(E(f->rt), f->cache_key, f->gen, res);
+        flight_end(f, st, res); /* frees f */
         smo__reply_ok(reply, res);
     }
     json_decref(items);
@@ -891,17 +891,16 @@ static void m_list(struct smo_rt *rt, json_t *params, struct smo__reply *reply)
         return;
     }
     json_t *f = project ? json_pack("{s:s}", "project", project) : NULL;
-    struct list_ctx *c = &fl->c;
-    c->rt = rt;
-    c->reply = reply;
-    c->cache_key = ckey;
-    c->gen = E(rt)->graph_gen;
+    fl->rt = rt;
+    fl->reply = reply;
+    fl->cache_key = ckey;
+    fl->gen = E(rt)->graph_gen;
     fl->e = E(rt);
     fl->next = fl->e->flights;
     fl->e->flights = fl;
     smo_status s;
     smo_status_clear(&s);
-    if (st->plugin->ops.store.list(st->state, SMO_COLL_GRAPH, f, on_graphs, c,
+    if (st->plugin->ops.store.list(st->state, SMO_COLL_GRAPH, f, on_graphs, fl,
                                    &s)) {
         smo__reply_err(reply, s.code, "%s", s.msg);
         flight_end(fl, &s, NULL);

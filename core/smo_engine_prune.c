@@ -71,7 +71,6 @@ static void on_committed(void *arg, const smo_status *st, const int64_t *revs,
         return;
     }
     p->deleted += n;
-    smo__engine_graph_written(p->e); /* drops cached reads */
     commit_next(p);
 }
 
@@ -109,6 +108,26 @@ static bool finished(const char *state)
                      !strcmp(state, "rolled_back"));
 }
 
+static json_int_t doc_int(const json_t *item, const char *name)
+{
+    return json_integer_value(
+        json_object_get(json_object_get(item, "doc"), name));
+}
+
+/* Item a is a later operation than item b. */
+static bool newer(const json_t *a, const json_t *b)
+{
+    json_int_t ca = doc_int(a, "created_ms"), cb = doc_int(b, "created_ms");
+    json_int_t ua = doc_int(a, "updated_ms"), ub = doc_int(b, "updated_ms");
+    if (ca != cb)
+        return ca > cb;
+    if (ua != ub)
+        return ua > ub;
+    const char *ka = json_string_value(json_object_get(a, "key"));
+    const char *kb = json_string_value(json_object_get(b, "key"));
+    return ka && kb && strcmp(ka, kb) > 0;
+}
+
 static void on_listed(void *arg, const smo_status *st, json_t *items)
 {
     struct smo__pruner *p = arg;
@@ -126,25 +145,16 @@ static void on_listed(void *arg, const smo_status *st, json_t *items)
     /* Each graph's newest operation: created last, then updated last (one
      * graph has one operation at a time, so ties do not happen in
      * practice; the key makes the choice deterministic if they do). */
-    json_t *newest = json_object(); /* graph -> [created, updated, key] */
+    json_t *newest = json_object(); /* graph -> its item (borrowed) */
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it)
     {
-        json_t *doc = json_object_get(it, "doc");
-        const char *g = json_string_value(json_object_get(doc, "graph"));
-        const char *key = json_string_value(json_object_get(it, "key"));
-        if (!g || !key)
-            continue;
-        json_int_t c = json_integer_value(json_object_get(doc, "created_ms"));
-        json_int_t u = json_integer_value(json_object_get(doc, "updated_ms"));
-        json_t *cur = json_object_get(newest, g);
-        json_int_t cc = json_integer_value(json_array_get(cur, 0));
-        json_int_t cu = json_integer_value(json_array_get(cur, 1));
-        const char *ck = json_string_value(json_array_get(cur, 2));
-        if (!cur || c > cc ||
-            (c == cc && (u > cu || (u == cu && ck && strcmp(key, ck) > 0))))
-            json_object_set_new(newest, g, json_pack("[I,I,s]", c, u, key));
+        const char *g = json_string_value(
+            json_object_get(json_object_get(it, "doc"), "graph"));
+        json_t *cur = g ? json_object_get(newest, g) : NULL;
+        if (g && (!cur || newer(it, cur)))
+            json_object_set(newest, g, it);
     }
     int64_t cutoff = smo__now_ms() - smo__engine_cfg(p->e)->op_retention_ms;
     p->keys = json_array();
@@ -159,10 +169,7 @@ static void on_listed(void *arg, const smo_status *st, json_t *items)
             !finished(json_string_value(json_object_get(doc, "state"))) ||
             !json_is_integer(done) || json_integer_value(done) >= cutoff)
             continue;
-        const char *keep =
-            g ? json_string_value(json_array_get(json_object_get(newest, g), 2))
-              : NULL;
-        if (keep && !strcmp(keep, key))
+        if (g && json_object_get(newest, g) == it)
             continue;
         json_array_append_new(
             p->keys, json_pack("[s,I]", key,

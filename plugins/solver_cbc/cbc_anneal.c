@@ -265,6 +265,17 @@ static int sa_init(struct sa *s, const struct smo_place_problem *p,
     return 0;
 }
 
+/* After a step was applied: its change of excess `ex` counted, the busiest
+ * clusters found again; returns the step's change of the objective `d`. */
+static double accepted(struct sa *s, double ex, double d)
+{
+    s->excess += ex;
+    if (s->excess < 1e-9)
+        s->excess = 0; /* rounding: feasible again */
+    refresh_top(s);
+    return d;
+}
+
 /* A block of units moved together: from unit x, breadth-first over its
  * connections, the units on its cluster (2 to BLOCK_MAX of them), to
  * cluster k. Why: the best placements differ by whole parts of modules
@@ -339,11 +350,7 @@ static double block_move(struct sa *s, double t, uint64_t r)
         return 0;
     for (uint32_t j = 0; j < n; j++)
         place(s, s->blk[j], k);
-    s->excess += ex;
-    if (s->excess < 1e-9)
-        s->excess = 0;
-    refresh_top(s);
-    return d;
+    return accepted(s, ex, d);
 }
 
 /* One attempt at temperature t: one time in two a block move, else a move
@@ -403,11 +410,7 @@ static double attempt(struct sa *s, double t)
         place(s, x, k);
         place(s, y, from);
     }
-    s->excess += ex;
-    if (s->excess < 1e-9)
-        s->excess = 0; /* rounding: feasible again */
-    refresh_top(s);
-    return d;
+    return accepted(s, ex, d);
 }
 
 int smo__cbc_anneal(const struct smo_place_problem *p, int32_t *assign,
