@@ -318,6 +318,19 @@ static const char *reason_of(int status)
     }
 }
 
+/* dst = the first len bytes of src, cut to fit n (as snprintf "%.*s",
+ * which glibc formats on its slow path: this runs several times per
+ * request). */
+static void copy_text(char *dst, size_t n, const char *src, size_t len)
+{
+    if (!n)
+        return;
+    if (len >= n)
+        len = n - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 /* What a request's metrics need. */
 struct obs {
     struct state *s;
@@ -328,8 +341,13 @@ struct obs {
 
 static void observe(struct obs *x, int status)
 {
-    char code[8];
-    snprintf(code, sizeof code, "%d", status);
+    char code[8] = "000";
+    if (status >= 100 && status <= 999) {
+        code[0] = (char)('0' + status / 100);
+        code[1] = (char)('0' + status / 10 % 10);
+        code[2] = (char)('0' + status % 10);
+    } else
+        snprintf(code, sizeof code, "%d", status);
     const char *lv[] = {x->route, x->method, code, NULL};
     x->s->host->metric_add(x->s->m_req, lv, 1);
     const char *lr[] = {x->route, NULL};
@@ -629,10 +647,10 @@ static void respond_cached(struct pending *p, json_t *result)
     struct state *s = p->s;
     h2o_req_t *req = p->req;
     char key[1024];
-    snprintf(key, sizeof key, "%.*s", (int)req->path.len, req->path.base);
+    copy_text(key, sizeof key, req->path.base, req->path.len);
     char tag[64];
-    snprintf(tag, sizeof tag, "%s",
-             json_string_value(json_object_get(result, "_etag")));
+    const char *rt = json_string_value(json_object_get(result, "_etag"));
+    copy_text(tag, sizeof tag, rt ? rt : "", rt ? strlen(rt) : 0);
     json_t *kept = json_object_get(s->bodies, key);
     /* Not modified, or a full answer whose tag is the kept body's (calls
      * that started before the body was kept): the kept body, no new
@@ -711,7 +729,7 @@ static void respond(struct pending *p, const smo_status *st, json_t *result)
     }
     struct obs x = {p->s, r->pattern, "", p->t0};
     char m[16];
-    snprintf(m, sizeof m, "%.*s", (int)req->method.len, req->method.base);
+    copy_text(m, sizeof m, req->method.base, req->method.len);
     x.method = m;
     observe(&x, status);
 }
@@ -911,8 +929,7 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     const struct api_route *r = NULL;
     json_t *params = json_object();
     char method[16];
-    snprintf(method, sizeof method, "%.*s", (int)req->method.len,
-             req->method.base);
+    copy_text(method, sizeof method, req->method.base, req->method.len);
     struct obs x = {s, "unmatched", method, s->host->now_ms(s->self)};
     size_t hbytes = req->path.len;
     for (size_t i = 0; i < req->headers.size; i++)
@@ -1066,7 +1083,7 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
         /* Ask the engine whether the body kept for this target is still
          * current. */
         char key[1024];
-        snprintf(key, sizeof key, "%.*s", (int)req->path.len, req->path.base);
+        copy_text(key, sizeof key, req->path.base, req->path.len);
         p->cacheable = true;
         json_t *kept = json_object_get(s->bodies, key);
         if (kept)
