@@ -335,3 +335,19 @@ int smo__store_filter_parse(uint32_t coll, const json_t *filter,
     }
     return 0;
 }
+
+bool smo__store_events_due(int64_t *last, int64_t retention_ms, int64_t now_ms)
+{
+    if (retention_ms <= 0)
+        return false;
+    int64_t every = retention_ms < 60000 ? retention_ms : 60000;
+    int64_t prev = __atomic_load_n(last, __ATOMIC_RELAXED);
+    return now_ms - prev >= every &&
+           __atomic_compare_exchange_n(last, &prev, now_ms, false,
+                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+void smo__store_events_more(int64_t *last)
+{
+    __atomic_store_n(last, 0, __ATOMIC_RELAXED);
+}

@@ -58,4 +58,17 @@ char *smo__store_json_text(const json_t *doc, size_t *len);
 int smo__store_filter_parse(uint32_t coll, const json_t *filter,
                             struct smo__store_filter *f, smo_status *st);
 
+/* Events retention (the `events_retention` setting of both stores): the
+ * events journal is an append-only log, so the store itself bounds it. A
+ * commit deletes at most SMO__EVENTS_PRUNE_BATCH events older than the
+ * retention, at most once per min(retention, 1 min) across the store's
+ * threads. */
+#define SMO__EVENTS_PRUNE_BATCH 10000
+/** True when a commit at `now_ms` should prune; `*last` is the store's
+ *  shared time of the last prune (updated atomically). Always false when
+ *  `retention_ms` is 0 (keep every event). */
+bool smo__store_events_due(int64_t *last, int64_t retention_ms, int64_t now_ms);
+/** After a prune that deleted a full batch: the next commit goes on. */
+void smo__store_events_more(int64_t *last);
+
 #endif

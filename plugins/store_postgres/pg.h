@@ -30,6 +30,7 @@ struct smo__pg_cfg {
     int64_t reconnect_max_ms;
     uint64_t max_document_bytes;
     int64_t leader_interval_ms;
+    int64_t events_retention_ms;
 };
 
 /* Prepared statements, prepared lazily per connection (bit i of
@@ -115,6 +116,7 @@ struct smo__pg {
     bool stopping, leader_stopping;
     struct smo__pg_leader *leader; /* pg_leader.c; NULL: no campaign */
     smo_metric *m_ops, *m_seconds, *m_up, *m_reconnects;
+    int64_t events_pruned_ms; /* any thread: smo__store_events_due() */
 };
 
 /* pg_conn.c: sessions, errors, migrations (worker thread or create). */

@@ -556,6 +556,31 @@ static int pipeline(struct smo__pg_job *j, struct smo__pg_conn *c, char *xid,
     return st->code;
 }
 
+/* After a commit: events past the retention, oldest first, a batch at a
+ * time, in a statement of their own (the commit's answer does not depend
+ * on it). A failure deletes nothing and is tried again at the next
+ * interval; a lost session shows at the next call. */
+static void prune_events(struct smo__pg *s, struct smo__pg_conn *c)
+{
+    if (!smo__store_events_due(&s->events_pruned_ms,
+                               s->cfg->events_retention_ms, now_ms()))
+        return;
+    char cut[32], lim[16];
+    snprintf(cut, sizeof cut, "%lld",
+             (long long)(now_ms() - s->cfg->events_retention_ms));
+    snprintf(lim, sizeof lim, "%d", SMO__EVENTS_PRUNE_BATCH);
+    const char *v[] = {cut, lim};
+    PGresult *r = PQexecParams(c->pg,
+                               "DELETE FROM events WHERE seq IN (SELECT seq "
+                               "FROM events WHERE time_ms < $1::bigint "
+                               "ORDER BY seq LIMIT $2::int)",
+                               2, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK &&
+        atoll(PQcmdTuples(r)) >= SMO__EVENTS_PRUNE_BATCH)
+        smo__store_events_more(&s->events_pruned_ms);
+    PQclear(r);
+}
+
 static void rollback(PGconn *pg)
 {
     if (PQstatus(pg) == CONNECTION_OK)
@@ -603,6 +628,7 @@ void smo__pg_do_commit(struct smo__pg_job *j, struct smo__pg_conn *c,
         PGresult *r = run_sql(c->pg, "COMMIT", 0, NULL, "commit", &j->st, lost);
         if (r) {
             PQclear(r);
+            prune_events(j->s, c);
             return;
         }
         if (*lost) {

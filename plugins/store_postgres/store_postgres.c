@@ -67,6 +67,9 @@ static const struct smo_config_field fields[] = {
      60000, NULL, NULL, OFF(leader_interval_ms),
      "several smod on this schema: how often the leader checks its lock "
      "and the others try to take it"},
+    {"events_retention", SMO_CFG_DURATION, SMO_CFG_MAX, "30d", 0, 315360000000,
+     NULL, NULL, OFF(events_retention_ms),
+     "events older than this are deleted (GET /events); 0 keeps them all"},
     {0}};
 #undef OFF
 

@@ -31,6 +31,7 @@ struct cfg {
     int64_t busy_timeout_ms;
     const char *synchronous;
     uint64_t max_document_bytes;
+    int64_t events_retention_ms;
 };
 
 struct conn {
@@ -58,6 +59,7 @@ struct state {
     void *stop_arg;
     bool checkpointing;
     smo_metric *m_ops, *m_seconds;
+    int64_t events_pruned_ms; /* smo__store_events_due() */
 };
 
 static const char *const sync_values[] = {"normal", "full", NULL};
@@ -76,6 +78,9 @@ static const struct smo_config_field fields[] = {
     {"max_document_bytes", SMO_CFG_SIZE, SMO_CFG_MIN | SMO_CFG_MAX, "64Mi",
      1024, 1073741824.0, NULL, NULL, OFF(max_document_bytes),
      "largest JSON document accepted"},
+    {"events_retention", SMO_CFG_DURATION, SMO_CFG_MAX, "30d", 0, 315360000000,
+     NULL, NULL, OFF(events_retention_ms),
+     "events older than this are deleted (GET /events); 0 keeps them all"},
     {0}};
 #undef OFF
 
@@ -610,6 +615,25 @@ static int apply_write(struct job *j, sqlite3 *db,
 
 #define CQ_MAX 64
 
+/* Events past the retention, oldest first, a batch at a time: inside the
+ * commit's transaction (no fsync of its own). A failure deletes nothing
+ * and is tried again at the next interval. */
+static void prune_events(struct state *s, sqlite3 *db)
+{
+    sqlite3_stmt *q;
+    if (prep(db,
+             "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
+             "WHERE time_ms < ? ORDER BY seq LIMIT ?)",
+             &q) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(q, 1, now_ms() - s->cfg->events_retention_ms);
+    sqlite3_bind_int(q, 2, SMO__EVENTS_PRUNE_BATCH);
+    int rc = sqlite3_step(q);
+    stmt_done(q);
+    if (rc == SQLITE_DONE && sqlite3_changes(db) >= SMO__EVENTS_PRUNE_BATCH)
+        smo__store_events_more(&s->events_pruned_ms);
+}
+
 /* One transaction for a batch of commits; each is all or nothing on its
  * own (savepoint), the batch is durable with a single COMMIT. */
 static void commit_batch(struct job **batch, size_t n, sqlite3 *db)
@@ -635,6 +659,10 @@ static void commit_batch(struct job **batch, size_t n, sqlite3 *db)
             run_sql(db, "ROLLBACK TO w");
         run_sql(db, "RELEASE w");
     }
+    struct state *s = batch[0]->s;
+    if (smo__store_events_due(&s->events_pruned_ms, s->cfg->events_retention_ms,
+                              now_ms()))
+        prune_events(s, db);
     rc = run_sql(db, "COMMIT");
     if (rc != SQLITE_OK) {
         for (size_t b = 0; b < n; b++)

@@ -88,10 +88,12 @@ class Resp:
 class Smo:
     """smod with the API. `sim` adds executor settings (YAML lines under
     config:), `api` adds API settings. `executor`, when given, is the whole
-    text of 40-executor.yaml instead of the simulated clusters."""
+    text of 40-executor.yaml instead of the simulated clusters. `store`
+    adds store settings (on SQLite or, with SMO_TEST_STORE=postgres, on
+    PostgreSQL)."""
 
     def __init__(self, test, sim="", api="", engine="", root=None,
-                 clusters=CLUSTERS, executor=None):
+                 clusters=CLUSTERS, executor=None, store=""):
         self.test = test
         self.root = root or smolib.tmpdir()
         self.conf = os.path.join(self.root, "conf.d")
@@ -123,7 +125,11 @@ class Smo:
                              json.dumps(os.environ["SMO_TEST_PG"]),
                              json.dumps(
                                  os.environ["SMO_TEST_PG_PASSWORD_FILE"]),
-                             os.urandom(6).hex()))
+                             os.urandom(6).hex()) + store)
+        elif store:
+            smolib.write(os.path.join(self.conf, "20-store.yaml"),
+                         "instances:\n  - kind: store\n    plugin: sqlite\n"
+                         "    name: store\n    config:\n" + store)
         smolib.write(os.path.join(self.conf, "95-test.yaml"),
                      "engine:\n  shutdown_timeout: 5s\n" + engine)
         self.daemon = None

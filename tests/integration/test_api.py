@@ -563,6 +563,43 @@ class Retention(unittest.TestCase):
         self.assertEqual(s.graph("hello-world-graph")["status"], "Stopped")
 
 
+class EventRetention(unittest.TestCase):
+    """The store's events_retention: events past it are deleted at a later
+    commit, newer ones kept."""
+
+    def setUp(self):
+        self.smo = Smo(self, store="      events_retention: 1s\n").start()
+
+    def tearDown(self):
+        self.smo.cleanup()
+
+    def events(self, graph):
+        r = self.smo.get("/events?graph=" + graph)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def test_old_events_are_deleted_new_ones_kept(self):
+        s = self.smo
+        s.deploy("p", example("hello-world.yaml"))
+        old = self.events("p/hello-world-graph")
+        self.assertTrue(old, "a deploy records events")
+        last_old = max(e["time_ms"] for e in old)
+        time.sleep(1.2)
+        # A commit after the retention deletes them (bounded: a few
+        # actions, each a handful of commits and events).
+        for i in range(6):
+            r = s.post("/graphs/hello-world-graph/%s?wait=30"
+                       % ("stop" if i % 2 == 0 else "start"))
+            self.assertEqual(r.status, 200, r)
+            now = self.events("p/hello-world-graph")
+            if all(e["time_ms"] > last_old for e in now):
+                break
+        self.assertLess(len(now), 40, "no window hides the old events")
+        self.assertTrue(all(e["time_ms"] > last_old for e in now), now)
+        self.assertIn("graph.stopped", [e["type"] for e in now],
+                      "the latest action's events are kept")
+
+
 class Auth(Base):
     api = ("      tokens:\n"
            "        - {name: ops, role: admin, token: %s}\n"

@@ -36,6 +36,10 @@ static char *yq(const char *s)
     return t;
 }
 
+/* The stores' events_retention: 0 for the contract tests (their events
+ * carry made-up times near 1970), set by the retention test. */
+static const char *retention = "0";
+
 /* The postgres instance's config for the current schema (reconnection
  * quick enough for the outage tests). */
 static void pg_config(char *buf, size_t cap)
@@ -45,8 +49,8 @@ static void pg_config(char *buf, size_t cap)
     snprintf(buf, cap,
              "{conninfo: %s, password_file: %s, schema: %s, "
              "reconnect_min: 50ms, reconnect_max: 1s, connect_timeout: "
-             "2s}",
-             ci, pw, schema);
+             "2s, events_retention: %s}",
+             ci, pw, schema, retention);
     free(ci);
     free(pw);
 }
@@ -58,8 +62,8 @@ static void write_conf_with(const char *d, const char *pg_cfg)
         snprintf(buf, sizeof buf,
                  "engine: {plugin_path: [\"%s\"], log_level: warning}\n"
                  "instances:\n  - {kind: store, plugin: sqlite, name: st, "
-                 "config: {path: %s/smo.db}}\n",
-                 SMO_TEST_BUILTIN_PLUGIN_DIR, d);
+                 "config: {path: %s/smo.db, events_retention: %s}}\n",
+                 SMO_TEST_BUILTIN_PLUGIN_DIR, d, retention);
     else
         snprintf(buf, sizeof buf,
                  "engine: {plugin_path: [\"%s\"], log_level: warning}\n"
@@ -788,6 +792,42 @@ static void test_event_by_key(void **state)
     json_decref(ev);
 }
 
+static int setup_retention(void **state)
+{
+    retention = "1h";
+    int r = setup(state);
+    retention = "0";
+    return r;
+}
+
+/* events_retention: a commit deletes the events older than it (the first
+ * commit already: no prune has run yet), newer ones stay. */
+static void test_events_retention(void **state)
+{
+    (void)state;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    json_int_t now = (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    json_t *old = json_pack("{s:s, s:s, s:I}", "type", "old", "graph", "p/r",
+                            "time_ms", now - 2 * 3600 * 1000);
+    json_t *recent = json_pack("{s:s, s:s, s:I}", "type", "new", "graph", "p/r",
+                               "time_ms", now);
+    struct ss_result r = ss_put(S, SMO_COLL_EVENT, NULL, old, SMO_REV_ANY);
+    assert_int_equal(r.code, 0);
+    r = ss_put(S, SMO_COLL_EVENT, NULL, recent, SMO_REV_ANY);
+    assert_int_equal(r.code, 0);
+    json_t *f = json_pack("{s:s}", "graph", "p/r");
+    r = ss_list(S, SMO_COLL_EVENT, f);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(json_array_size(r.items), 1);
+    assert_true(
+        json_equal(json_object_get(json_array_get(r.items, 0), "doc"), recent));
+    json_decref(r.items);
+    json_decref(f);
+    json_decref(old);
+    json_decref(recent);
+}
+
 /* Far more calls at once than connections: they queue, all complete. */
 struct many {
     int done, failed;
@@ -1332,6 +1372,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nul_character, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_by_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention, setup_retention,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
         cmocka_unit_test(test_sqlite_migration),
         cmocka_unit_test(test_sqlite_bad_files),
