@@ -970,6 +970,11 @@ static void m_op_list(struct smo_rt *rt, json_t *params,
         json_object_set(f, "graph", json_object_get(params, "graph"));
     if (json_is_true(json_object_get(params, "unfinished")))
         json_object_set_new(f, "unfinished", json_true());
+    /* Pages in id order: at most `limit`, after the id `start_after`. */
+    const char *keys[] = {"limit", "start_after"};
+    for (int i = 0; i < 2; i++)
+        if (json_object_get(params, keys[i]))
+            json_object_set(f, keys[i], json_object_get(params, keys[i]));
     list_coll(rt, reply, SMO_COLL_OPERATION, f, "operations");
 }
 

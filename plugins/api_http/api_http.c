@@ -914,7 +914,8 @@ static int query_params(struct state *s, h2o_req_t *req, json_t *params,
                 params, k,
                 json_boolean(!strcmp(sv, "true") || !strcmp(sv, "1")));
         else if (!strcmp(k, "project") || !strcmp(k, "graph") ||
-                 !strcmp(k, "pop_area") || !strcmp(k, "workers"))
+                 !strcmp(k, "pop_area") || !strcmp(k, "workers") ||
+                 !strcmp(k, "start_after"))
             json_object_set(params, k, v);
         /* Other parameters are ignored, as HTTP servers do. */
     }

@@ -289,13 +289,13 @@ int smo__store_filter_parse(uint32_t coll, const json_t *filter,
     if (!json_is_object(filter))
         return smo_status_set(st, SMO_EINVAL, "filter: expected an object");
     static const char *const allowed[SMO_COLL_MAX + 1][5] = {
-        [SMO_COLL_GRAPH] = {"project", "name", "limit"},
-        [SMO_COLL_CLUSTER] = {"limit"},
-        [SMO_COLL_VIM] = {"area", "limit"},
-        [SMO_COLL_PROVISIONED] = {"area", "limit"},
-        [SMO_COLL_OPERATION] = {"graph", "unfinished", "limit"},
+        [SMO_COLL_GRAPH] = {"project", "name", "limit", "start_after"},
+        [SMO_COLL_CLUSTER] = {"limit", "start_after"},
+        [SMO_COLL_VIM] = {"area", "limit", "start_after"},
+        [SMO_COLL_PROVISIONED] = {"area", "limit", "start_after"},
+        [SMO_COLL_OPERATION] = {"graph", "unfinished", "limit", "start_after"},
         [SMO_COLL_EVENT] = {"graph", "since", "after", "limit"},
-        [SMO_COLL_META] = {"limit"},
+        [SMO_COLL_META] = {"limit", "start_after"},
     };
     const char *k;
     json_t *v;
@@ -308,8 +308,8 @@ int smo__store_filter_parse(uint32_t coll, const json_t *filter,
             return smo_status_set(st, SMO_EINVAL,
                                   "filter: unknown key \"%s\" for %s", k,
                                   smo__store_coll_name(coll));
-        bool is_str =
-            !strcmp(k, "project") || !strcmp(k, "name") || !strcmp(k, "graph");
+        bool is_str = !strcmp(k, "project") || !strcmp(k, "name") ||
+                      !strcmp(k, "graph") || !strcmp(k, "start_after");
         if (is_str && !json_is_string(v))
             return smo_status_set(st, SMO_EINVAL, "filter: %s must be a string",
                                   k);
@@ -324,6 +324,7 @@ int smo__store_filter_parse(uint32_t coll, const json_t *filter,
     f->project = json_string_value(json_object_get(filter, "project"));
     f->name = json_string_value(json_object_get(filter, "name"));
     f->graph = json_string_value(json_object_get(filter, "graph"));
+    f->start_after = json_string_value(json_object_get(filter, "start_after"));
     f->unfinished = json_is_true(json_object_get(filter, "unfinished"));
     f->since_ms = json_integer_value(json_object_get(filter, "since"));
     f->after = json_integer_value(json_object_get(filter, "after"));

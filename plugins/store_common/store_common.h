@@ -32,6 +32,7 @@ struct smo__store_write_copy {
 
 struct smo__store_filter {
     const char *project, *name, *graph;
+    const char *start_after; /* documents: keys after this one */
     bool unfinished;
     int64_t since_ms, after, limit, area;
     bool has_area;

@@ -297,6 +297,10 @@ void smo__pg_do_list(struct smo__pg_job *j, struct smo__pg_conn *c, bool *lost)
         if (f.unfinished)
             ADD(" AND state IS NOT NULL AND state NOT IN ('succeeded', "
                 "'failed', 'rolled_back')");
+        if (f.start_after) {
+            v[n++] = f.start_after;
+            ADD(" AND key > $%d", n);
+        }
         ADD(" ORDER BY key");
         if (f.limit > 0) {
             snprintf(nb[2], sizeof nb[2], "%lld", (long long)f.limit);

@@ -432,6 +432,8 @@ static void do_list(struct job *j, sqlite3 *db)
         if (f.unfinished)
             strcat(sql, " AND state IS NOT NULL AND state NOT IN "
                         "('succeeded', 'failed', 'rolled_back')");
+        if (f.start_after)
+            strcat(sql, " AND key > ?7");
         /* With a filter, "+key" keeps the planner from walking the whole
          * collection in key order instead of using the filter's index. */
         strcat(sql, f.project || f.name || f.graph || f.has_area || f.unfinished
@@ -449,6 +451,8 @@ static void do_list(struct job *j, sqlite3 *db)
             if (f.has_area)
                 sqlite3_bind_int64(q, 5, f.area);
             sqlite3_bind_int64(q, 6, f.limit > 0 ? f.limit : -1);
+            if (f.start_after)
+                sqlite3_bind_text(q, 7, f.start_after, -1, SQLITE_STATIC);
         }
     }
     if (rc != SQLITE_OK) {

@@ -125,6 +125,16 @@ class Lifecycle(Base):
             self.assertEqual(s.graph("hello-world-graph")["status"], status)
         ops = s.get("/operations?graph=p/hello-world-graph").json()
         self.assertEqual(len(ops), 4, ops)
+        # Pages in id order: the same four, two and two, then none.
+        ids = sorted(o["id"] for o in ops)
+        page1 = s.get("/operations?graph=p/hello-world-graph&limit=2").json()
+        self.assertEqual([o["id"] for o in page1], ids[:2])
+        page2 = s.get("/operations?graph=p/hello-world-graph&limit=2"
+                      "&start_after=" + ids[1]).json()
+        self.assertEqual([o["id"] for o in page2], ids[2:])
+        self.assertEqual(s.get("/operations?graph=p/hello-world-graph&"
+                               "limit=2&start_after=" + ids[3]).json(), [])
+        self.problem(s.get("/operations?limit=two"), 400)
         ev = s.get("/events?graph=p/hello-world-graph").json()
         self.assertTrue(any(e["type"].startswith("operation") for e in ev),
                         ev)

@@ -396,6 +396,32 @@ static void test_operations_and_events(void **state)
     assert_int_equal(json_array_size(r.items), 2);
     json_decref(r.items);
     json_decref(f);
+    /* Pages in key order: limit, then start_after the last key. */
+    f = json_pack("{s:i}", "limit", 3);
+    r = ss_list(S, SMO_COLL_OPERATION, f);
+    assert_int_equal(json_array_size(r.items), 3);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(r.items, 2), "key")),
+        "op-2");
+    json_decref(r.items);
+    json_decref(f);
+    f = json_pack("{s:i, s:s}", "limit", 3, "start_after", "op-2");
+    r = ss_list(S, SMO_COLL_OPERATION, f);
+    assert_int_equal(json_array_size(r.items), 2); /* op-3, op-4 */
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(r.items, 0), "key")),
+        "op-3");
+    json_decref(r.items);
+    json_decref(f);
+    f = json_pack("{s:s, s:s}", "graph", "p/y", "start_after", "op-0");
+    r = ss_list(S, SMO_COLL_OPERATION, f);
+    assert_int_equal(json_array_size(r.items), 2); /* op-2, op-4 */
+    json_decref(r.items);
+    json_decref(f);
+    f = json_pack("{s:i}", "start_after", 3);
+    r = ss_list(S, SMO_COLL_OPERATION, f);
+    assert_int_equal(r.code, SMO_EINVAL);
+    json_decref(f);
 
     for (int i = 0; i < 10; i++) {
         json_t *ev = json_pack("{s:s, s:s, s:I, s:i}", "type", "t", "graph",

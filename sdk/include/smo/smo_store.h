@@ -19,6 +19,9 @@
  * |             |                     | unfinished (true)                  |
  * | EVENT       | assigned (sequence) | graph, since (ms), limit           |
  * | META        | free                | (none)                             |
+ * Every collection but EVENT also takes `limit` (at most that many, in key
+ * order) and `start_after` (only keys after this one, byte order): pages
+ * of a large collection.
  * A graph document holds its services (`services` array) so that a graph
  * and its services are always written together. Stores may normalise them
  * into their own tables but must return the document as written.
