@@ -342,6 +342,45 @@ class Lifecycle(Base):
         # One store read served them all (a few more are allowed when the
         # requests straddle loop turns, never one per client).
         self.assertLess(store_lists() - before, 6)
+        # Most waited on another's read in the API itself: one answer
+        # serialised, no copy per client.
+        joined = re.search(r'smo_api_reads_joined_total (\d+)',
+                           s.get("/metrics").body)
+        self.assertIsNotNone(joined, "no read waited on another")
+        self.assertGreaterEqual(int(joined.group(1)), 12)
+        # Clients holding the current tag, or a stale one, in a burst
+        # again: 304 for the first, the new body for the others.
+        tag = answers[0][1]
+        conns = [http.client.HTTPConnection(host, int(port), timeout=30)
+                 for _ in range(16)]
+        for c in conns:
+            c.connect()
+        self.assertEqual(
+            s.post("/graphs/hello-world-graph/start?wait=30").status, 200)
+        for i, c in enumerate(conns):
+            c.request("GET", "/project/p/graphs",
+                      headers={"If-None-Match": tag if i % 2 else '"x"'})
+        again = []
+        for c in conns:
+            r = c.getresponse()
+            again.append((r.status, r.getheader("etag"), r.read()))
+            c.close()
+        self.assertEqual({a[0] for a in again}, {200})
+        self.assertEqual(len({a[1] for a in again}), 1)
+        self.assertNotEqual(again[0][1], tag)
+        self.assertEqual([g["status"] for g in json.loads(again[0][2])
+                          if g["name"] == "hello-world-graph"], ["Running"])
+        conns = [http.client.HTTPConnection(host, int(port), timeout=30)
+                 for _ in range(16)]
+        for c in conns:
+            c.connect()
+        for c in conns:
+            c.request("GET", "/project/p/graphs",
+                      headers={"If-None-Match": again[0][1]})
+        for c in conns:
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read()), (304, b""))
+            c.close()
 
     def test_plan_is_a_dry_run(self):
         s = self.smo
