@@ -315,22 +315,32 @@ class Lifecycle(Base):
                           r'(\d+)', s.get("/metrics").body)
             return int(m.group(1)) if m else 0
 
+        host, port = s.url().split("//")[1].rsplit(":", 1)
+
+        def burst(tags, before_send=None):
+            """One GET of the list per tag (None: no If-None-Match), all
+            sent before any answer is read: [(status, etag, body)]."""
+            conns = [http.client.HTTPConnection(host, int(port), timeout=30)
+                     for _ in tags]
+            for c in conns:
+                c.connect()
+            if before_send:
+                before_send()
+            for c, t in zip(conns, tags):
+                c.request("GET", "/project/p/graphs",
+                          headers={"If-None-Match": t} if t else {})
+            out = []
+            for c in conns:
+                r = c.getresponse()
+                out.append((r.status, r.getheader("etag"), r.read()))
+                c.close()
+            return out
+
         # A write empties the caches; then 24 clients ask at once.
         self.assertEqual(
             s.post("/graphs/hello-world-graph/stop?wait=30").status, 200)
         before = store_lists()
-        host, port = s.url().split("//")[1].rsplit(":", 1)
-        conns = [http.client.HTTPConnection(host, int(port), timeout=30)
-                 for _ in range(24)]
-        for c in conns:
-            c.connect()
-        for c in conns:  # all sent before any answer is read
-            c.request("GET", "/project/p/graphs")
-        answers = []
-        for c in conns:
-            r = c.getresponse()
-            answers.append((r.status, r.getheader("etag"), r.read()))
-            c.close()
+        answers = burst([None] * 24)
         self.assertEqual({a[0] for a in answers}, {200})
         self.assertEqual(len({a[1] for a in answers}), 1)
         self.assertEqual(len({a[2] for a in answers}), 1)
@@ -348,39 +358,19 @@ class Lifecycle(Base):
                            s.get("/metrics").body)
         self.assertIsNotNone(joined, "no read waited on another")
         self.assertGreaterEqual(int(joined.group(1)), 12)
-        # Clients holding the current tag, or a stale one, in a burst
-        # again: 304 for the first, the new body for the others.
+        # A burst after a write from clients holding the tag it made stale
+        # (or another): the new body for all. Then one holding the new
+        # tag: 304 for all.
         tag = answers[0][1]
-        conns = [http.client.HTTPConnection(host, int(port), timeout=30)
-                 for _ in range(16)]
-        for c in conns:
-            c.connect()
-        self.assertEqual(
-            s.post("/graphs/hello-world-graph/start?wait=30").status, 200)
-        for i, c in enumerate(conns):
-            c.request("GET", "/project/p/graphs",
-                      headers={"If-None-Match": tag if i % 2 else '"x"'})
-        again = []
-        for c in conns:
-            r = c.getresponse()
-            again.append((r.status, r.getheader("etag"), r.read()))
-            c.close()
+        again = burst([tag, '"x"'] * 8, lambda: self.assertEqual(
+            s.post("/graphs/hello-world-graph/start?wait=30").status, 200))
         self.assertEqual({a[0] for a in again}, {200})
         self.assertEqual(len({a[1] for a in again}), 1)
         self.assertNotEqual(again[0][1], tag)
         self.assertEqual([g["status"] for g in json.loads(again[0][2])
                           if g["name"] == "hello-world-graph"], ["Running"])
-        conns = [http.client.HTTPConnection(host, int(port), timeout=30)
-                 for _ in range(16)]
-        for c in conns:
-            c.connect()
-        for c in conns:
-            c.request("GET", "/project/p/graphs",
-                      headers={"If-None-Match": again[0][1]})
-        for c in conns:
-            r = c.getresponse()
-            self.assertEqual((r.status, r.read()), (304, b""))
-            c.close()
+        self.assertEqual({(a[0], a[2]) for a in burst([again[0][1]] * 16)},
+                         {(304, b"")})
 
     def test_plan_is_a_dry_run(self):
         s = self.smo
