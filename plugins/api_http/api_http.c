@@ -118,6 +118,10 @@ struct pending {
      * loop); the answer is now serialised once and sent to all. */
     char *flight_key;
     struct pending *next_flight, *waiters, *next_waiter;
+    /* Kept bodies ({"etag", "body"}): the one held when the read was sent
+     * (its tag went to the engine), and the one the answer was sent
+     * from. */
+    json_t *kept, *served;
 };
 
 struct link {
@@ -580,6 +584,8 @@ static void pending_free(struct pending *p)
     if (p->link)
         p->link->p = NULL;
     free(p->flight_key);
+    json_decref(p->kept);
+    json_decref(p->served);
     json_decref(p->alerts);
     json_decref(p->alert_results);
     json_decref(p->alert_wait);
@@ -652,6 +658,13 @@ static void send_tagged(h2o_req_t *req, const char *tag, json_t *kept)
     send_kept(req, kept);
 }
 
+/* A kept body ({"etag", "body"}, or NULL) carries `tag`. */
+static bool has_tag(const json_t *entry, const char *tag)
+{
+    const char *t = json_string_value(json_object_get(entry, "etag"));
+    return t && !strcmp(t, tag);
+}
+
 /* A graph read the engine tagged: fresh (serialise and keep) or
  * {"not_modified": true} (the kept body is current). */
 static void respond_cached(struct pending *p, json_t *result)
@@ -663,15 +676,25 @@ static void respond_cached(struct pending *p, json_t *result)
     char tag[64];
     const char *rt = json_string_value(json_object_get(result, "_etag"));
     copy_text(tag, sizeof tag, rt ? rt : "", rt ? strlen(rt) : 0);
+    /* A kept body with the answer's tag (the one the engine found
+     * current, or a full answer's that was kept meanwhile): sent as it
+     * is, no new serialisation. The body this call held when it was sent
+     * serves when the map has dropped it or holds a newer one since. */
     json_t *kept = json_object_get(s->bodies, key);
-    /* Not modified, or a full answer whose tag is the kept body's (calls
-     * that started before the body was kept): the kept body, no new
-     * serialisation. */
-    if (kept &&
-        (json_is_true(json_object_get(result, "not_modified")) ||
-         !strcmp(tag, json_string_value(json_object_get(kept, "etag"))))) {
-        send_tagged(req, tag, json_object_get(kept, "body"));
+    json_t *match = has_tag(kept, tag)      ? kept
+                    : has_tag(p->kept, tag) ? p->kept
+                                            : NULL;
+    if (match) {
+        json_decref(p->served);
+        p->served = json_incref(match);
+        send_tagged(req, tag, json_object_get(match, "body"));
         json_decref(result);
+        return;
+    }
+    if (json_is_true(json_object_get(result, "not_modified"))) {
+        /* Cannot be: p->kept holds the body whose tag was sent. */
+        json_decref(result);
+        send_problem(req, 503, "the kept answer is gone; retry", NULL);
         return;
     }
     json_object_del(result, "_etag");
@@ -695,6 +718,8 @@ static void respond_cached(struct pending *p, json_t *result)
         return;
     }
     json_object_set_new(s->bodies, key, entry);
+    json_decref(p->served);
+    p->served = json_incref(entry);
     send_tagged(req, tag, json_object_get(entry, "body"));
 }
 
@@ -800,15 +825,17 @@ static void answer_waiters(struct pending *p, const smo_status *st,
             *pp = p->next_flight;
             break;
         }
-    json_t *kept = st->code ? NULL : json_object_get(s->bodies, p->flight_key);
-    const char *tag = json_string_value(json_object_get(kept, "etag"));
+    json_t *served = st->code ? NULL : p->served;
+    const char *tag = json_string_value(json_object_get(served, "etag"));
     for (struct pending *w = p->waiters, *next; w; w = next) {
         next = w->next_waiter;
-        if (w->req && kept && tag) {
-            send_tagged(w->req, tag, json_object_get(kept, "body"));
+        if (w->req && served && tag) {
+            send_tagged(w->req, tag, json_object_get(served, "body"));
             observe_done(w, w->req->res.status);
-        } else if (w->req)
+        } else if (w->req) {
+            w->kept = json_incref(p->kept); /* the tag the engine saw */
             respond(w, st, json_deep_copy(result));
+        }
         pending_free(w);
     }
     p->waiters = NULL;
@@ -1145,8 +1172,10 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
             }
         p->flight_key = strdup(key);
         json_t *kept = json_object_get(s->bodies, key);
-        if (kept)
+        if (kept) {
             json_object_set(params, "etag", json_object_get(kept, "etag"));
+            p->kept = json_incref(kept);
+        }
     }
     if (p->flight_key) {
         p->next_flight = s->flights;
