@@ -95,6 +95,10 @@ struct state {
     /* Graph reads sent to the engine and not answered yet: a read of the
      * same target that arrives meanwhile waits on it (below). */
     struct pending *flights;
+    /* Answers to other requests (writes among them) sent so far: a read
+     * joins one in flight only when none was sent since that one left,
+     * so that a client never reads older state than an answer it got. */
+    uint64_t acks;
 };
 
 struct link;
@@ -117,6 +121,7 @@ struct pending {
      * (64 copies of a 1 MB document tree, a quarter of a second of the
      * loop); the answer is now serialised once and sent to all. */
     char *flight_key;
+    uint64_t acks; /* s->acks when it was sent */
     struct pending *next_flight, *waiters, *next_waiter;
     /* Kept bodies ({"etag", "body"}): the one held when the read was sent
      * (its tag went to the engine), and the one the answer was sent
@@ -734,6 +739,8 @@ static void observe_done(struct pending *p, int status)
 
 static void respond(struct pending *p, const smo_status *st, json_t *result)
 {
+    if (!p->cacheable)
+        p->s->acks++;
     h2o_req_t *req = p->req;
     const struct api_route *r = p->route;
     int status = 200;
@@ -1163,7 +1170,7 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
         copy_text(key, sizeof key, req->path.base, req->path.len);
         p->cacheable = true;
         for (struct pending *f = s->flights; f; f = f->next_flight)
-            if (!strcmp(f->flight_key, key)) {
+            if (f->acks == s->acks && !strcmp(f->flight_key, key)) {
                 p->next_waiter = f->waiters;
                 f->waiters = p;
                 s->host->metric_add(s->m_joined, NULL, 1);
@@ -1178,6 +1185,7 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
         }
     }
     if (p->flight_key) {
+        p->acks = s->acks;
         p->next_flight = s->flights;
         s->flights = p;
     }
