@@ -115,86 +115,54 @@ static bool method_in(const char *list, const char *m, size_t ml)
     return false;
 }
 
-/* The pattern's shape: its literal parts and a non-empty segment of at
- * most 253 bytes for each variable. Why: a request is tried against every
- * route in turn, and this test needs no allocation; only a route that
- * passes it is matched in full (variables decoded and captured), which is
- * a sixth of the list read's work on the loop when done for all. */
-static bool shape_matches(const char *pat, const char *path, size_t len)
+/* A variable's segment decoded (non-empty, no '/', UTF-8) and set in
+ * `into` under the name between `name` and `name_end`. */
+static bool capture(json_t *into, const char *name, const char *name_end,
+                    const char *seg, size_t n)
 {
-    size_t i = 0;
-    for (const char *p = pat; *p;) {
-        if (*p == '{') {
-            const char *end = strchr(p, '}');
-            if (!end)
-                return false;
-            size_t start = i;
-            while (i < len && path[i] != '/')
-                i++;
-            if (i == start || i - start > 253)
-                return false;
-            p = end + 1;
-            continue;
-        }
-        if (i >= len || path[i] != *p)
-            return false;
-        i++;
-        p++;
+    char *val = smo__api_unescape(seg, n);
+    if (!val || !*val || strchr(val, '/')) {
+        free(val);
+        return false;
     }
-    return i == len;
+    char key[32];
+    snprintf(key, sizeof key, "%.*s", (int)(name_end - name), name);
+    json_t *js = json_string(val);
+    free(val);
+    if (!js) /* not UTF-8 */
+        return false;
+    json_object_set_new(into, key, js);
+    return true;
 }
 
-/* Match one pattern; variables captured into `vars` when it matches. */
+/* Match one pattern: its literal parts, and a segment of 1 to 253 bytes
+ * for each variable. With `vars` (a fresh object, the caller's to drop on
+ * failure) each variable is also decoded and captured; without, only the
+ * shape is tested and nothing is allocated. Why both: a request is tried
+ * against every route in turn, and allocating for each route tried was a
+ * sixth of the list read's work on the loop; only a route whose shape
+ * fits is matched in full. */
 static bool match_pattern(const char *pat, const char *path, size_t len,
                           json_t *vars)
 {
     size_t i = 0;
-    const char *p = pat;
-    json_t *tmp = json_object();
-    while (*p) {
-        if (*p == '{') {
-            const char *end = strchr(p, '}');
-            if (!end)
-                break;
-            size_t start = i;
-            while (i < len && path[i] != '/')
-                i++;
-            if (i == start || i - start > 253) {
-                json_decref(tmp);
-                return false;
-            }
-            char *val = smo__api_unescape(path + start, i - start);
-            if (!val || !*val || strchr(val, '/')) {
-                free(val);
-                json_decref(tmp);
-                return false;
-            }
-            char key[32];
-            snprintf(key, sizeof key, "%.*s", (int)(end - p - 1), p + 1);
-            json_t *js = json_string(val);
-            free(val);
-            if (!js) { /* not UTF-8 */
-                json_decref(tmp);
-                return false;
-            }
-            json_object_set_new(tmp, key, js);
-            p = end + 1;
+    bool ok = true;
+    for (const char *p = pat; *p && ok;) {
+        if (*p != '{') {
+            ok = i < len && path[i] == *p;
+            i++;
+            p++;
             continue;
         }
-        if (i >= len || path[i] != *p) {
-            json_decref(tmp);
-            return false;
-        }
-        i++;
-        p++;
+        const char *end = strchr(p, '}');
+        size_t start = i;
+        while (i < len && path[i] != '/')
+            i++;
+        ok = end && i > start && i - start <= 253 &&
+             (!vars || capture(vars, p + 1, end, path + start, i - start));
+        p = end ? end + 1 : p + 1;
     }
-    if (i != len) {
-        json_decref(tmp);
-        return false;
-    }
-    json_object_update(vars, tmp);
-    json_decref(tmp);
-    return true;
+    return ok && i == len;
 }
 
 int smo__api_match(const char *method, size_t method_len, const char *path,
@@ -204,7 +172,7 @@ int smo__api_match(const char *method, size_t method_len, const char *path,
     *out = NULL;
     for (size_t r = 0; r < smo__api_n_routes; r++) {
         const struct api_route *rt = &smo__api_routes[r];
-        if (!shape_matches(rt->pattern, path, path_len))
+        if (!match_pattern(rt->pattern, path, path_len, NULL))
             continue;
         json_t *v = json_object();
         if (!match_pattern(rt->pattern, path, path_len, v)) {
@@ -234,7 +202,7 @@ size_t smo__api_allow(const char *path, size_t path_len, char *buf, size_t n)
         for (size_t r = 0; r < smo__api_n_routes && !hit; r++) {
             const struct api_route *rt = &smo__api_routes[r];
             if (!method_in(rt->methods, methods[m], strlen(methods[m])) ||
-                !shape_matches(rt->pattern, path, path_len))
+                !match_pattern(rt->pattern, path, path_len, NULL))
                 continue;
             json_t *v = json_object();
             hit = match_pattern(rt->pattern, path, path_len, v);
